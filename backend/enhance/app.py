@@ -1,0 +1,39 @@
+"""POST /enhance: return an improved version of a prompt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from enhance.service import enhance_prompt
+from shared import clients
+from shared.api import caller_id, make_resolver, resolve
+from shared.models import EnhanceRequest, ensure_prompt_fits
+from shared.providers import ConverseTextProvider
+from shared.settings import get_settings
+
+logger = Logger()
+metrics = Metrics()
+app = make_resolver(metrics)
+
+
+@app.post("/enhance")
+def enhance(request: EnhanceRequest) -> dict[str, Any]:
+    settings = get_settings()
+    caller_id(app.current_event)  # refuses a request without a key
+    ensure_prompt_fits(request.prompt, settings.max_prompt_chars)
+    result = enhance_prompt(
+        request.prompt, request.kind, settings=settings, provider=ConverseTextProvider(clients.bedrock_runtime_sync())
+    )
+    metrics.add_metric(name="PromptsEnhanced", unit=MetricUnit.Count, value=1)
+    logger.info("prompt enhanced", extra={"model": result["model"], "outputTokens": result["outputTokens"]})
+    return result
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return resolve(app, event, context)

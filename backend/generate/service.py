@@ -1,0 +1,95 @@
+"""Accepting a job: check it against the deployment, record it QUEUED, queue it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from shared.errors import GenstackError, InvalidRequest, UnknownModel, UnsupportedKind
+from shared.jobs import JobRepository, iso, utc_now
+from shared.models import GenerateRequest, JobStatus, ensure_prompt_fits
+from shared.registry import enabled_specs
+from shared.settings import Settings
+
+logger = Logger(child=True)
+
+SUPPORTED_KINDS = ("text",)
+
+
+class QueueUnavailable(GenstackError):
+    status_code = 503
+    code = "QUEUE_UNAVAILABLE"
+
+
+def validate(request: GenerateRequest, settings: Settings) -> None:
+    if request.kind not in SUPPORTED_KINDS:
+        raise UnsupportedKind(
+            f"kind '{request.kind}' is not supported by this deployment; supported: {', '.join(SUPPORTED_KINDS)}",
+            details={"supportedKinds": list(SUPPORTED_KINDS)},
+        )
+    ensure_prompt_fits(request.prompt, settings.max_prompt_chars)
+    if len(request.models) > settings.max_models_per_job:
+        raise InvalidRequest(
+            f"a job may use at most {settings.max_models_per_job} models; got {len(request.models)}",
+            details={"field": "models", "maxModels": settings.max_models_per_job},
+        )
+    specs = enabled_specs(settings.enabled_models)
+    unknown = [m for m in request.models if m not in specs]
+    if unknown:
+        raise UnknownModel(
+            f"model(s) not enabled in this deployment: {', '.join(unknown)}; enabled: {', '.join(specs)}",
+            details={"unknownModels": unknown, "enabledModels": list(specs)},
+        )
+    wrong_kind = [m for m in request.models if specs[m].kind != request.kind]
+    if wrong_kind:
+        raise InvalidRequest(
+            f"model(s) {', '.join(wrong_kind)} do not produce '{request.kind}' output",
+            details={"field": "models", "models": wrong_kind},
+        )
+
+
+def submit_job(
+    request: GenerateRequest,
+    *,
+    owner: str,
+    settings: Settings,
+    jobs: JobRepository,
+    sqs: Any,
+    now: Callable[[], datetime] = utc_now,
+    new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+) -> dict[str, Any]:
+    """Record the job as QUEUED, then queue its id. Returns the stored job.
+
+    If the queue refuses the message, the job is marked FAILED at once (so it
+    never sits QUEUED forever) and the caller gets a 503 to retry.
+    """
+    validate(request, settings)
+    created = iso(now())
+    job: dict[str, Any] = {
+        "jobId": new_id(),
+        "owner": owner,
+        "status": JobStatus.QUEUED.value,
+        "kind": request.kind,
+        "prompt": request.prompt,
+        "models": request.models,
+        "results": {},
+        "costUsd": 0,
+        "createdAt": created,
+        "updatedAt": created,
+    }
+    if request.budget_usd is not None:
+        job["budgetUsd"] = request.budget_usd
+    jobs.create(job)
+    try:
+        sqs.send_message(QueueUrl=settings.job_queue_url, MessageBody=json.dumps({"jobId": job["jobId"]}))
+    except Exception as exc:
+        logger.exception("could not queue job", extra={"jobId": job["jobId"]})
+        jobs.fail_unqueued(job["jobId"], reason=f"the job could not be queued ({type(exc).__name__})", now=now())
+        raise QueueUnavailable("the job queue is unavailable; nothing was charged, retry the request") from exc
+    logger.info("job queued", extra={"jobId": job["jobId"], "models": len(request.models), "promptChars": len(request.prompt)})
+    return job

@@ -1,0 +1,2 @@
+"""Code shared by every genstack function: settings, errors, models, AWS clients,
+the model registry, the job repository and the Bedrock providers."""

@@ -1,0 +1,43 @@
+"""boto3 clients and resources, created once per execution environment on first
+use. Domain code takes them as arguments; these are only the defaults."""
+
+from __future__ import annotations
+
+from functools import cache, lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# Standard retry mode backs off on throttling; Bedrock calls get long read
+# timeouts (generation can take a minute), API-side calls short ones.
+_AWS_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=10)
+_BEDROCK_CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5, read_timeout=120)
+_BEDROCK_SYNC_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=3, read_timeout=25)
+
+
+@cache
+def dynamodb_table(name: str) -> Any:
+    return boto3.resource("dynamodb", config=_AWS_CONFIG).Table(name)
+
+
+@lru_cache(maxsize=1)
+def sqs() -> Any:
+    return boto3.client("sqs", config=_AWS_CONFIG)
+
+
+@lru_cache(maxsize=1)
+def s3() -> Any:
+    return boto3.client("s3", config=_AWS_CONFIG)
+
+
+@lru_cache(maxsize=1)
+def bedrock_runtime() -> Any:
+    """For the worker: long read timeout, more retries."""
+    return boto3.client("bedrock-runtime", config=_BEDROCK_CONFIG)
+
+
+@lru_cache(maxsize=1)
+def bedrock_runtime_sync() -> Any:
+    """For /enhance: must answer within API Gateway's 29 s integration timeout."""
+    return boto3.client("bedrock-runtime", config=_BEDROCK_SYNC_CONFIG)

@@ -1,0 +1,64 @@
+"""Domain errors. Each carries the HTTP status and the error code of the API
+contract, so handlers map them to `{"error": {"code", "message"}}` in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GenstackError(Exception):
+    status_code = 500
+    code = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+    def to_body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            error["details"] = self.details
+        return {"error": error}
+
+
+class InvalidRequest(GenstackError):
+    status_code = 400
+    code = "INVALID_REQUEST"
+
+
+class UnknownModel(InvalidRequest):
+    code = "UNKNOWN_MODEL"
+
+
+class UnsupportedKind(InvalidRequest):
+    code = "UNSUPPORTED_KIND"
+
+
+class MissingApiKey(GenstackError):
+    status_code = 401
+    code = "MISSING_API_KEY"
+
+
+class JobNotFound(GenstackError):
+    status_code = 404
+    code = "JOB_NOT_FOUND"
+
+
+class ModelThrottled(GenstackError):
+    status_code = 429
+    code = "MODEL_THROTTLED"
+
+
+class ModelRejected(GenstackError):
+    """The model refused the request as invalid (for example a prompt too long for it)."""
+
+    status_code = 400
+    code = "MODEL_REJECTED_REQUEST"
+
+
+class ModelUnavailable(GenstackError):
+    """Bedrock failed or denied the call: not the caller's fault."""
+
+    status_code = 502
+    code = "MODEL_UNAVAILABLE"

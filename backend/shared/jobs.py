@@ -1,0 +1,184 @@
+"""The Jobs table: creation, the worker's claim (a lease), per-model results and
+the final transition, each a conditional write so that retries and duplicate
+deliveries cannot move a job backwards or record a result twice."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shared.models import JobStatus
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(ts: datetime) -> str:
+    return ts.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def to_dynamo(value: Any) -> Any:
+    """Floats become Decimals, as the DynamoDB resource layer requires."""
+    return json.loads(json.dumps(value), parse_float=Decimal)
+
+
+def from_dynamo(value: Any) -> Any:
+    """Decimals become ints or floats again, for JSON responses."""
+    if isinstance(value, list):
+        return [from_dynamo(v) for v in value]
+    if isinstance(value, dict):
+        return {k: from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _is_conditional_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class JobRepository:
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def create(self, job: dict[str, Any]) -> None:
+        self._table.put_item(Item=to_dynamo(job), ConditionExpression="attribute_not_exists(jobId)")
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        return self._table.get_item(Key={"jobId": job_id}, ConsistentRead=True).get("Item")
+
+    def claim(self, job_id: str, *, now: datetime, lease_seconds: int) -> dict[str, Any] | None:
+        """QUEUED -> RUNNING, or take over a RUNNING job whose lease has expired
+        (its worker died). Returns the job as claimed, or None if it is not
+        ours to run (finished, or running under a live lease, or unknown)."""
+        now_epoch = int(now.timestamp())
+        try:
+            response = self._table.update_item(
+                Key={"jobId": job_id},
+                UpdateExpression=(
+                    "SET #status = :running, leaseUntil = :lease, updatedAt = :now, "
+                    "startedAt = if_not_exists(startedAt, :now), attempts = if_not_exists(attempts, :zero) + :one"
+                ),
+                ConditionExpression=(
+                    "attribute_exists(jobId) AND (#status = :queued OR (#status = :running AND leaseUntil < :now_epoch))"
+                ),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":running": JobStatus.RUNNING.value,
+                    ":queued": JobStatus.QUEUED.value,
+                    ":lease": now_epoch + lease_seconds,
+                    ":now": iso(now),
+                    ":now_epoch": now_epoch,
+                    ":zero": 0,
+                    ":one": 1,
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return None
+            raise
+        return response["Attributes"]
+
+    def record_result(self, job_id: str, model: str, result: dict[str, Any], *, now: datetime) -> bool:
+        """Store one model's result once; False if it was already recorded or
+        the job is no longer running."""
+        try:
+            self._table.update_item(
+                Key={"jobId": job_id},
+                UpdateExpression="SET results.#model = :result, updatedAt = :now",
+                ConditionExpression="#status = :running AND attribute_not_exists(results.#model)",
+                ExpressionAttributeNames={"#model": model, "#status": "status"},
+                ExpressionAttributeValues={":result": to_dynamo(result), ":running": JobStatus.RUNNING.value, ":now": iso(now)},
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def fail_unqueued(self, job_id: str, *, reason: str, now: datetime) -> bool:
+        """QUEUED -> FAILED, for a job whose queue message could not be sent."""
+        try:
+            self._table.update_item(
+                Key={"jobId": job_id},
+                UpdateExpression="SET #status = :failed, #error = :reason, updatedAt = :now, finishedAt = :now",
+                ConditionExpression="#status = :queued",
+                ExpressionAttributeNames={"#status": "status", "#error": "error"},
+                ExpressionAttributeValues={
+                    ":failed": JobStatus.FAILED.value,
+                    ":queued": JobStatus.QUEUED.value,
+                    ":reason": reason,
+                    ":now": iso(now),
+                },
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def finish(self, job_id: str, status: JobStatus, *, cost_usd: Decimal, now: datetime, error: str | None = None) -> bool:
+        """RUNNING -> a terminal status; False if the job was not RUNNING."""
+        if not status.is_terminal:
+            raise ValueError(f"{status.value} is not a terminal status")
+        names = {"#status": "status"}
+        values: dict[str, Any] = {
+            ":status": status.value,
+            ":running": JobStatus.RUNNING.value,
+            ":cost": cost_usd,
+            ":now": iso(now),
+        }
+        sets = "#status = :status, costUsd = :cost, updatedAt = :now, finishedAt = :now"
+        if error:
+            sets += ", #error = :error"
+            names["#error"] = "error"
+            values[":error"] = error
+        update = f"SET {sets} REMOVE leaseUntil"
+        try:
+            self._table.update_item(
+                Key={"jobId": job_id},
+                UpdateExpression=update,
+                ConditionExpression="#status = :running",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+
+def public_view(job: dict[str, Any], *, cdn_domain: str) -> dict[str, Any]:
+    """The job as GET /status shows it to its owner."""
+    job = from_dynamo(job)
+    results = []
+    for model in job.get("models", []):
+        result = job.get("results", {}).get(model)
+        if result is None:
+            results.append({"model": model, "kind": job.get("kind", "text"), "status": "PENDING"})
+            continue
+        entry = {k: v for k, v in result.items() if k != "key"}
+        if result.get("key") and cdn_domain:
+            entry["url"] = f"https://{cdn_domain}/{result['key']}"
+        results.append(entry)
+    view = {
+        "jobId": job["jobId"],
+        "status": job["status"],
+        "kind": job.get("kind", "text"),
+        "models": job.get("models", []),
+        "results": results,
+        "costUsd": job.get("costUsd", 0),
+        "createdAt": job["createdAt"],
+        "updatedAt": job.get("updatedAt", job["createdAt"]),
+    }
+    for optional in ("budgetUsd", "startedAt", "finishedAt", "error"):
+        if optional in job:
+            view[optional] = job[optional]
+    return view

@@ -1,0 +1,77 @@
+"""Request bodies and the job's states, as the API contract defines them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.errors import InvalidRequest
+
+
+class JobStatus(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    PARTIAL = "PARTIAL"
+    FAILED = "FAILED"
+    BUDGET_EXCEEDED = "BUDGET_EXCEEDED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+OutputKind = Literal["text", "image", "chart"]
+
+
+class GenerateRequest(BaseModel):
+    """POST /generate. Unknown fields are refused so that a typo is not ignored."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    prompt: str = Field(min_length=1, description="What to generate.")
+    models: list[str] = Field(min_length=1, description="Bedrock model IDs to run the prompt on.")
+    kind: OutputKind = Field(default="text", description="Output kind.")
+    budget_usd: float | None = Field(default=None, alias="budgetUsd", gt=0, description="Spending cap for this job.")
+
+    @field_validator("prompt")
+    @classmethod
+    def prompt_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must contain more than whitespace")
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def models_distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("must not repeat a model")
+        return value
+
+
+class EnhanceRequest(BaseModel):
+    """POST /enhance."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, description="The prompt to improve.")
+    kind: OutputKind = Field(default="text", description="What the prompt will be used to generate.")
+
+    @field_validator("prompt")
+    @classmethod
+    def prompt_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must contain more than whitespace")
+        return value
+
+
+def ensure_prompt_fits(prompt: str, max_chars: int) -> None:
+    """The deployment's prompt size limit (MAX_PROMPT_CHARS), as a clear 400."""
+    if len(prompt) > max_chars:
+        raise InvalidRequest(
+            f"prompt is {len(prompt)} characters long; the limit is {max_chars}",
+            details={"field": "prompt", "maxChars": max_chars},
+        )

@@ -1,0 +1,50 @@
+"""Deployment settings, read from the function's environment once, lazily."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str
+    jobs_table: str
+    outputs_bucket: str
+    cdn_domain: str
+    job_queue_url: str
+    enabled_models: tuple[str, ...]
+    enhance_model_id: str
+    max_prompt_chars: int
+    max_models_per_job: int
+    inline_text_chars: int
+    model_max_tokens: int
+    job_lease_seconds: int
+
+    @classmethod
+    def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ) -> Settings:
+        models = tuple(m.strip() for m in env.get("ENABLED_MODELS", "").split(",") if m.strip())
+        return cls(
+            environment=env.get("GENSTACK_ENV", "dev"),
+            jobs_table=env.get("JOBS_TABLE", ""),
+            outputs_bucket=env.get("OUTPUTS_BUCKET", ""),
+            cdn_domain=env.get("CDN_DOMAIN", ""),
+            job_queue_url=env.get("JOB_QUEUE_URL", ""),
+            enabled_models=models,
+            enhance_model_id=env.get("ENHANCE_MODEL_ID", ""),
+            max_prompt_chars=int(env.get("MAX_PROMPT_CHARS", "20000")),
+            max_models_per_job=int(env.get("MAX_MODELS_PER_JOB", "8")),
+            # Text results up to this size are also returned inline by /status.
+            inline_text_chars=int(env.get("INLINE_TEXT_CHARS", "8000")),
+            model_max_tokens=int(env.get("MODEL_MAX_TOKENS", "2048")),
+            # A worker owns a RUNNING job this long; past it, a redelivered
+            # message may take the job over (the worker is then surely dead:
+            # the lease outlives the function timeout).
+            job_lease_seconds=int(env.get("JOB_LEASE_SECONDS", "960")),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,55 @@
+"""SQS consumer: each message names one job to run. Partial batch failures are
+reported so that one failing message does not redeliver the others."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared import clients
+from shared.jobs import JobRepository
+from shared.providers import ConverseTextProvider
+from shared.settings import get_settings
+from worker.service import JobRunner
+
+logger = Logger()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def job_id_of(record: SQSRecord) -> str:
+    """The job id a message carries; a malformed message raises, so that it ends
+    in the dead-letter queue for inspection instead of vanishing."""
+    body = json.loads(record.body)
+    job_id = body["jobId"]
+    if not isinstance(job_id, str) or not job_id:
+        raise ValueError("jobId must be a non-empty string")
+    return job_id
+
+
+def runner() -> JobRunner:
+    settings = get_settings()
+    return JobRunner(
+        jobs=JobRepository(clients.dynamodb_table(settings.jobs_table)),
+        provider=ConverseTextProvider(clients.bedrock_runtime()),
+        s3=clients.s3(),
+        settings=settings,
+    )
+
+
+def record_handler(record: SQSRecord) -> None:
+    outcome = runner().run(job_id_of(record))
+    metrics.add_metric(name=f"Jobs{outcome.status.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="ModelCalls", unit=MetricUnit.Count, value=outcome.ran_models)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

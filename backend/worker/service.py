@@ -1,0 +1,157 @@
+"""Running a job: claim it, call its models in parallel, store every output in
+S3 and every result in the job, then move it to a terminal status."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from shared.jobs import JobRepository, utc_now
+from shared.models import JobStatus
+from shared.providers import Generation, ModelCallError, Provider
+from shared.registry import ModelSpec, load_registry
+from shared.settings import Settings
+
+logger = Logger(child=True)
+
+_UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def output_key(job_id: str, model: str, extension: str) -> str:
+    return f"jobs/{job_id}/outputs/{_UNSAFE_KEY_CHARS.sub('_', model)}.{extension}"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    job_id: str
+    status: str  # the job's status after this run, or why nothing was run
+    ran_models: int = 0
+
+
+def final_status(results: dict[str, Any], models: list[str]) -> JobStatus:
+    succeeded = sum(1 for m in models if results.get(m, {}).get("status") == "SUCCEEDED")
+    if succeeded == len(models):
+        return JobStatus.COMPLETED
+    return JobStatus.PARTIAL if succeeded else JobStatus.FAILED
+
+
+class JobRunner:
+    def __init__(
+        self,
+        *,
+        jobs: JobRepository,
+        provider: Provider,
+        s3: Any,
+        settings: Settings,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._jobs = jobs
+        self._provider = provider
+        self._s3 = s3
+        self._settings = settings
+        self._now = now
+
+    def run(self, job_id: str) -> RunOutcome:
+        job = self._jobs.claim(job_id, now=self._now(), lease_seconds=self._settings.job_lease_seconds)
+        if job is None:
+            return self._not_claimed(job_id)
+        try:
+            return self._run_claimed(job)
+        except Exception as exc:
+            # Unexpected (not a model error: those are per-model results). Fail
+            # the job with the reason so it never stays RUNNING; if even that
+            # write fails, the exception reaches SQS and the message is retried.
+            logger.exception("job run failed", extra={"jobId": job_id})
+            cost = self._spent(self._jobs.get(job_id) or job)
+            self._jobs.finish(
+                job_id, JobStatus.FAILED, cost_usd=cost, now=self._now(), error=f"internal error: {type(exc).__name__}"
+            )
+            return RunOutcome(job_id, JobStatus.FAILED.value)
+
+    def _not_claimed(self, job_id: str) -> RunOutcome:
+        current = self._jobs.get(job_id)
+        if current is None:
+            logger.warning("message for an unknown job; dropped", extra={"jobId": job_id})
+            return RunOutcome(job_id, "UNKNOWN_JOB")
+        logger.info("job not claimed", extra={"jobId": job_id, "status": current["status"]})
+        return RunOutcome(job_id, current["status"])
+
+    def _run_claimed(self, job: dict[str, Any]) -> RunOutcome:
+        job_id = job["jobId"]
+        models: list[str] = list(job["models"])
+        done = job.get("results", {})
+        pending = [m for m in models if m not in done]  # a taken-over job resumes
+        registry = load_registry()
+        logger.info("job running", extra={"jobId": job_id, "models": len(models), "pending": len(pending)})
+
+        if pending:
+            with ThreadPoolExecutor(max_workers=len(pending), thread_name_prefix="model") as pool:
+                futures = [pool.submit(self._call_model, job, model, registry[model]) for model in pending]
+                for future in futures:
+                    model, result = future.result()
+                    if not self._jobs.record_result(job_id, model, result, now=self._now()):
+                        logger.warning("result already recorded", extra={"jobId": job_id, "model": model})
+
+        current = self._jobs.get(job_id) or job
+        results = current.get("results", {})
+        status = final_status(results, models)
+        error = None
+        if status is not JobStatus.COMPLETED:
+            failed = [f"{m}: {results[m]['error']['code']}" for m in models if results.get(m, {}).get("status") == "FAILED"]
+            error = "model calls failed - " + "; ".join(failed)
+        self._jobs.finish(job_id, status, cost_usd=self._spent(current), now=self._now(), error=error)
+        logger.info("job finished", extra={"jobId": job_id, "status": status.value})
+        return RunOutcome(job_id, status.value, ran_models=len(pending))
+
+    def _call_model(self, job: dict[str, Any], model: str, spec: ModelSpec) -> tuple[str, dict[str, Any]]:
+        try:
+            generation = self._provider.generate(
+                model, job["prompt"], max_tokens=min(self._settings.model_max_tokens, spec.max_output_tokens)
+            )
+        except ModelCallError as exc:
+            logger.warning("model call failed", extra={"jobId": job["jobId"], "model": model, "code": exc.code})
+            return model, {
+                "model": model,
+                "kind": spec.kind,
+                "status": "FAILED",
+                "costUsd": 0,
+                "error": {"code": exc.code, "message": exc.message[:500]},
+            }
+        key = self._store(job["jobId"], generation)
+        return model, self._result(spec, generation, key)
+
+    def _store(self, job_id: str, generation: Generation) -> str:
+        key = output_key(job_id, generation.model, generation.extension)
+        self._s3.put_object(
+            Bucket=self._settings.outputs_bucket,
+            Key=key,
+            Body=generation.content,
+            ContentType=generation.content_type,
+        )
+        return key
+
+    def _result(self, spec: ModelSpec, generation: Generation, key: str) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "model": generation.model,
+            "kind": spec.kind,
+            "status": "SUCCEEDED",
+            "key": key,
+            "inputTokens": generation.input_tokens,
+            "outputTokens": generation.output_tokens,
+            "latencyMs": generation.latency_ms,
+            "costUsd": float(spec.cost_usd(generation.input_tokens, generation.output_tokens)),
+        }
+        if generation.text is not None and len(generation.text) <= self._settings.inline_text_chars:
+            result["text"] = generation.text
+        return result
+
+    @staticmethod
+    def _spent(job: dict[str, Any]) -> Decimal:
+        return sum((Decimal(str(r.get("costUsd", 0))) for r in job.get("results", {}).values()), Decimal(0))

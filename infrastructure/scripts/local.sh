@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The whole genstack system on a local AWS emulator (ministack), no AWS account:
+#   up      install what is missing, start ministack in the background (unless it
+#           already answers on the port), build for it, deploy template.yaml with
+#           its nested stacks, and print the API URL, a key and a curl example.
+#           Run again to update in place.
+#   down    stop the ministack this script started on the port.
+#   status  say whether ministack answers and what the stack's status is.
+# Options (or environment): --port (GENSTACK_LOCAL_PORT, 4566),
+#   --stack-name (GENSTACK_LOCAL_STACK, genstack-local).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+usage() { echo "usage: $0 up|down|status [--port N] [--stack-name NAME]"; }
+[[ $# -ge 1 ]] || { usage; exit 2; }
+cmd="$1"; shift
+port="${GENSTACK_LOCAL_PORT:-4566}"
+stack="${GENSTACK_LOCAL_STACK:-genstack-local}"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --port) port="${2:?}"; shift 2 ;;
+    --stack-name) stack="${2:?}"; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage; die "unknown argument: $1" ;;
+  esac
+done
+[[ "$port" =~ ^[0-9]+$ ]] || die "--port must be a number"
+[[ "$stack" =~ ^[A-Za-z][A-Za-z0-9-]{0,40}$ ]] || die "--stack-name must start with a letter and hold letters, digits and hyphens (at most 41)"
+
+state_dir="$GENSTACK_ROOT/.local"
+pid_file="$state_dir/ministack-$port.pid"
+log_file="$state_dir/ministack-$port.log"
+use_local_endpoint "$port"
+
+healthy() { curl -sf -m 2 "http://127.0.0.1:$port/_ministack/health" >/dev/null 2>&1; }
+
+start_emulator() {
+  if healthy; then
+    log "ministack already answers on port $port; reusing it"
+    return
+  fi
+  mkdir -p "$state_dir"
+  log "starting ministack $MINISTACK_VERSION on 127.0.0.1:$port (log: ${log_file#"$GENSTACK_ROOT"/})"
+  # Bound to loopback only. setsid: it outlives this script, like a service.
+  GATEWAY_PORT="$port" BIND_HOST=127.0.0.1 MINISTACK_REGION="$AWS_DEFAULT_REGION" \
+    setsid "$MINISTACK_PY" -m hypercorn ministack.app:app --bind "127.0.0.1:$port" --keep-alive 75 \
+    >"$log_file" 2>&1 < /dev/null &
+  echo $! > "$pid_file"
+  for _ in $(seq 1 60); do
+    healthy && { ok "ministack is up (pid $(cat "$pid_file"))"; return; }
+    kill -0 "$(cat "$pid_file")" 2>/dev/null || { tail -20 "$log_file" >&2; die "ministack exited during start-up"; }
+    sleep 0.5
+  done
+  die "ministack did not answer on port $port within 30 s (log: $log_file)"
+}
+
+deploy() {
+  local template="$GENSTACK_ROOT/.aws-sam/local/build/template.yaml" deploy_log="$state_dir/deploy-$stack.log"
+  log "deploying stack $stack into the local stack"
+  # The built (not packaged) template: sam deploy packages it itself, and the
+  # emulator can load the http://localhost/... TemplateURLs that results in.
+  if ! "$SAM" deploy --template-file "$template" --stack-name "$stack" --resolve-s3 \
+      --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
+      --no-confirm-changeset --no-fail-on-empty-changeset --no-progressbar \
+      --parameter-overrides Environment=dev ConfigureApiGatewayAccount=true \
+      --tags Application=genstack Environment=local >"$deploy_log" 2>&1; then
+    grep -iE "fail|error|reason" "$deploy_log" | tail -20 >&2 || true
+    die "deploy failed (log: ${deploy_log#"$GENSTACK_ROOT"/}). A changed layer parameter cannot be updated on the emulator: make local-stop, then make local"
+  fi
+  ok "stack $stack is deployed"
+}
+
+case "$cmd" in
+  up)
+    bash "$GENSTACK_ROOT/infrastructure/scripts/install.sh" --tools ministack,sam
+    mkdir -p "$state_dir"
+    start_emulator
+    bash "$GENSTACK_ROOT/infrastructure/scripts/build.sh" --target local
+    deploy
+    "$PY" "$GENSTACK_ROOT/infrastructure/scripts/local_outputs.py" --stack-name "$stack" \
+      --endpoint "$AWS_ENDPOINT_URL" --out "$GENSTACK_ROOT/outputs/local.json"
+    ;;
+  down)
+    if [[ -f "$pid_file" ]] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
+      pid="$(cat "$pid_file")"
+      kill -- "-$pid" 2>/dev/null || kill "$pid"
+      for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+      rm -f "$pid_file"
+      ok "ministack on port $port stopped (its state was in memory and is gone)"
+    elif healthy; then
+      warn "a ministack answers on port $port but this script did not start it; leaving it running"
+    else
+      log "no ministack running on port $port"
+    fi
+    ;;
+  status)
+    if healthy; then
+      ok "ministack answers on port $port"
+      "$PY" - "$stack" <<'PY' || warn "stack $stack is not deployed"
+import sys, boto3
+print("stack", sys.argv[1], boto3.client("cloudformation").describe_stacks(StackName=sys.argv[1])["Stacks"][0]["StackStatus"])
+PY
+    else
+      log "ministack does not answer on port $port"
+    fi
+    ;;
+  *) usage; exit 2 ;;
+esac

@@ -1,0 +1,84 @@
+"""Collect what a user (or a test) needs from a genstack stack deployed on the
+local emulator: the root outputs, the local data-plane URL and the first API
+key's value. Writes them as JSON and prints a quick-start with curl.
+
+Usage: python local_outputs.py --stack-name NAME --endpoint URL --out FILE [--quiet]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+import boto3
+
+def emulator_session(region: str) -> boto3.Session:
+    """The emulator accepts any credentials; never pick up a real AWS profile."""
+    return boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=region)  # noqa: S106
+
+
+def collect(stack_name: str, endpoint: str, region: str) -> dict:
+    session = emulator_session(region)
+    cfn = session.client("cloudformation", endpoint_url=endpoint)
+    stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    key = session.client("apigateway", endpoint_url=endpoint).get_api_key(apiKey=outputs["ApiKeyId"], includeValue=True)
+    return {
+        "stackName": stack_name,
+        "stackStatus": stack["StackStatus"],
+        "endpoint": endpoint,
+        # ministack serves REST APIs at /_aws/execute-api/{apiId}/{stage}/...
+        "apiUrl": f"{endpoint}/_aws/execute-api/{outputs['ApiId']}/v1",
+        "apiKey": key["value"],
+        "outputs": outputs,
+    }
+
+
+def quickstart(info: dict) -> str:
+    url, key = info["apiUrl"], info["apiKey"]
+    body = json.dumps({"prompt": "Write a haiku about message queues", "models": ["amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0"]})
+    # Exits 1 (keep polling) while the job is QUEUED or RUNNING.
+    poll = 'import json,sys; s=json.load(sys.stdin)["status"]; print(s); sys.exit(s in ("QUEUED","RUNNING"))'
+    return "\n".join(
+        [
+            "",
+            "genstack is running on the local stack",
+            f"  API URL  {url}",
+            f"  API key  {key}",
+            "",
+            "Submit a job and poll it until it finishes:",
+            "",
+            f"  URL={shlex.quote(url)}; KEY={shlex.quote(key)}",
+            '  JOB=$(curl -s -X POST "$URL/generate" -H "x-api-key: $KEY" -H "content-type: application/json" \\',
+            f"        -d {shlex.quote(body)} | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"jobId\"])')",
+            f'  until curl -s "$URL/status/$JOB" -H "x-api-key: $KEY" | python3 -c {shlex.quote(poll)}; do sleep 1; done',
+            '  curl -s "$URL/status/$JOB" -H "x-api-key: $KEY"',
+            "",
+            "Stop the local stack with: make local-stop",
+            "",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stack-name", required=True)
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    parser.add_argument("--quiet", action="store_true", help="write the file only")
+    args = parser.parse_args(argv)
+    info = collect(args.stack_name, args.endpoint, args.region)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    if not args.quiet:
+        print(quickstart(info))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Reading the CloudFormation templates in tests, with their short-form tags."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from cfnlint.decode import cfn_yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYERS = ("network", "storage", "database", "iam", "api", "monitoring")
+
+
+@cache
+def load(relative: str) -> dict[str, Any]:
+    return cfn_yaml.load(str(ROOT / relative))
+
+
+def layer(name: str) -> dict[str, Any]:
+    return load(f"infrastructure/{name}.yaml")
+
+
+def root() -> dict[str, Any]:
+    return load("template.yaml")
+
+
+def resources_of_type(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v.get("Type") == type_}
+
+
+def table_definition(logical_id: str) -> dict[str, Any]:
+    """create_table arguments for a table of database.yaml, as the template declares it."""
+    props = layer("database")["Resources"][logical_id]["Properties"]
+    args: dict[str, Any] = {
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props["BillingMode"],
+    }
+    if "GlobalSecondaryIndexes" in props:
+        args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    return args

@@ -1,0 +1,105 @@
+"""Unit-test fixtures. No test here may reach the network: sockets are off,
+AWS credentials are fake, and AWS services are moto's or Stubber's."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from pytest_socket import disable_socket
+
+from shared import clients
+from shared.settings import Settings, get_settings
+from tests.templates import ROOT, table_definition
+
+EVENTS = ROOT / "events"
+ENABLED = "amazon.nova-micro-v1:0,amazon.nova-lite-v1:0"
+
+
+@pytest.fixture(autouse=True)
+def _no_network() -> None:
+    disable_socket(allow_unix_socket=True)
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_METRICS_NAMESPACE": "genstack-test",
+        "POWERTOOLS_SERVICE_NAME": "genstack",
+        "GENSTACK_ENV": "dev",
+        "JOBS_TABLE": "jobs",
+        "OUTPUTS_BUCKET": "outputs",
+        "CDN_DOMAIN": "d111111abcdef8.cloudfront.net",
+        "JOB_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/jobs",
+        "ENABLED_MODELS": ENABLED,
+        "ENHANCE_MODEL_ID": "amazon.nova-lite-v1:0",
+    }
+    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    for factory in (clients.dynamodb_table, clients.sqs, clients.s3, clients.bedrock_runtime, clients.bedrock_runtime_sync):
+        factory.cache_clear()
+    return env
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return get_settings()
+
+
+@dataclass
+class Aws:
+    jobs_table: Any
+    s3: Any
+    sqs: Any
+    queue_url: str
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    """moto's DynamoDB, S3 and SQS, with the Jobs table as database.yaml declares it."""
+    with mock_aws():
+        dynamodb = boto3.resource("dynamodb")
+        table = dynamodb.create_table(TableName="jobs", **table_definition("JobsTable"))
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="outputs")
+        sqs = boto3.client("sqs")
+        queue_url = sqs.create_queue(QueueName="jobs")["QueueUrl"]
+        monkeypatch.setenv("JOB_QUEUE_URL", queue_url)
+        get_settings.cache_clear()
+        yield Aws(jobs_table=table, s3=s3, sqs=sqs, queue_url=queue_url)
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+@dataclass
+class FakeContext:
+    function_name: str = "genstack-test"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:genstack-test"
+    aws_request_id: str = "8f5a9f7e-0000-4000-8000-000000000001"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+@pytest.fixture
+def context() -> FakeContext:
+    return FakeContext()
+
+
+def body_of(response: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(response["body"])

@@ -1,0 +1,77 @@
+"""POST /enhance through the real handler, with Bedrock stubbed (Stubber)."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from enhance import app as enhance_app
+from enhance.service import SYSTEM_PROMPTS
+from shared import clients
+from tests.unit.conftest import body_of, load_event
+
+
+@pytest.fixture
+def bedrock(monkeypatch):
+    client = boto3.client("bedrock-runtime", region_name="us-east-1")
+    monkeypatch.setattr(clients, "bedrock_runtime_sync", lambda: client)
+    with Stubber(client) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def reply(text):
+    return {
+        "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": 100, "outputTokens": 50, "totalTokens": 150},
+        "metrics": {"latencyMs": 200},
+    }
+
+
+def test_improves_a_prompt_with_the_kind_specific_system_prompt(bedrock, context):
+    bedrock.add_response(
+        "converse",
+        reply("  A tabby cat curled on a green velvet sofa, soft window light.  "),
+        expected_params={
+            "modelId": "amazon.nova-lite-v1:0",
+            "messages": [{"role": "user", "content": [{"text": "a cat on a sofa"}]}],
+            "system": [{"text": SYSTEM_PROMPTS["image"]}],
+            "inferenceConfig": ANY,
+        },
+    )
+    response = enhance_app.handler(load_event("enhance.json"), context)
+    assert response["statusCode"] == 200
+    body = body_of(response)
+    assert body["prompt"] == "A tabby cat curled on a green velvet sofa, soft window light."
+    assert body["original"] == "a cat on a sofa"
+    assert body["kind"] == "image"
+    assert body["model"] == "amazon.nova-lite-v1:0"
+    # 100 x 0.00006/1k + 50 x 0.00024/1k
+    assert body["costUsd"] == pytest.approx(0.000018)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "error_code"),
+    [
+        ("ThrottlingException", 429, "MODEL_THROTTLED"),
+        ("ValidationException", 400, "MODEL_REJECTED_REQUEST"),
+        ("AccessDeniedException", 502, "MODEL_UNAVAILABLE"),
+    ],
+)
+def test_bedrock_errors_map_to_clear_statuses(bedrock, context, code, status, error_code):
+    bedrock.add_client_error("converse", service_error_code=code, service_message="upstream said no")
+    response = enhance_app.handler(load_event("enhance.json"), context)
+    assert response["statusCode"] == status
+    assert body_of(response)["error"]["code"] == error_code
+
+
+def test_invalid_body_is_refused_before_any_model_call(bedrock, context):
+    event = load_event("enhance.json")
+    event["body"] = json.dumps({"prompt": "", "kind": "image"})
+    response = enhance_app.handler(event, context)
+    assert response["statusCode"] == 400
+    assert "prompt" in body_of(response)["error"]["message"]

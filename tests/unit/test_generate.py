@@ -1,0 +1,164 @@
+"""POST /generate through the real handler, on moto."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from generate import app as generate_app
+from shared.jobs import JobRepository
+from shared.models import GenerateRequest
+from tests.unit.conftest import body_of, load_event
+
+
+def invoke(event, context):
+    return generate_app.handler(event, context)
+
+
+def with_body(body, **changes):
+    event = load_event("generate.json")
+    event["body"] = body if isinstance(body, str) else json.dumps(body)
+    event.update(changes)
+    return event
+
+
+def test_accepts_job_records_it_and_queues_it(aws, context):
+    response = invoke(load_event("generate.json"), context)
+
+    assert response["statusCode"] == 202
+    body = body_of(response)
+    assert body["status"] == "QUEUED"
+    assert body["statusUrl"] == f"status/{body['jobId']}"
+    assert response["multiValueHeaders"]["Location"] == [body["statusUrl"]]
+
+    item = aws.jobs_table.get_item(Key={"jobId": body["jobId"]})["Item"]
+    assert item["status"] == "QUEUED"
+    assert item["owner"] == "k1a2b3c4d5"  # requestContext.identity.apiKeyId
+    assert item["models"] == ["amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0"]
+    assert item["prompt"] == "Write a haiku about message queues"
+    assert item["results"] == {}
+
+    messages = aws.sqs.receive_message(QueueUrl=aws.queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"]) for m in messages] == [{"jobId": body["jobId"]}]
+
+
+def test_owner_falls_back_to_key_hash_when_gateway_gives_no_key_id(aws, context):
+    event = load_event("generate.json")
+    del event["requestContext"]["identity"]["apiKeyId"]
+    body = body_of(invoke(event, context))
+    owner = aws.jobs_table.get_item(Key={"jobId": body["jobId"]})["Item"]["owner"]
+    assert owner.startswith("keyhash-")
+    assert "local-test-key-0001" not in owner
+
+
+@pytest.mark.parametrize(
+    ("event_name", "code", "fragment"),
+    [
+        ("generate-unknown-model.json", "UNKNOWN_MODEL", "acme.not-a-model-v9"),
+        ("generate-empty-prompt.json", "INVALID_REQUEST", "prompt must contain more than whitespace"),
+        ("generate-malformed-json.json", "INVALID_REQUEST", "not valid JSON"),
+    ],
+)
+def test_sample_bad_requests_get_a_clear_400(aws, context, event_name, code, fragment):
+    response = invoke(load_event(event_name), context)
+    assert response["statusCode"] == 400
+    error = body_of(response)["error"]
+    assert error["code"] == code
+    assert fragment in error["message"]
+    assert aws.jobs_table.scan()["Count"] == 0
+
+
+def test_unknown_model_lists_the_enabled_ones(aws, context):
+    error = body_of(invoke(load_event("generate-unknown-model.json"), context))["error"]
+    assert error["details"]["enabledModels"] == ["amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0"]
+    assert "amazon.nova-micro-v1:0" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"models": ["amazon.nova-micro-v1:0"]}, "prompt is required"),
+        ({"prompt": "hi"}, "models is required"),
+        ({"prompt": "hi", "models": []}, "models"),
+        ({"prompt": "hi", "models": "amazon.nova-micro-v1:0"}, "models"),
+        ({"prompt": 42, "models": ["amazon.nova-micro-v1:0"]}, "prompt"),
+        ({"prompt": "hi", "models": ["amazon.nova-micro-v1:0", "amazon.nova-micro-v1:0"]}, "must not repeat a model"),
+        ({"prompt": "hi", "models": ["amazon.nova-micro-v1:0"], "kind": "video"}, "kind"),
+        ({"prompt": "hi", "models": ["amazon.nova-micro-v1:0"], "budgetUsd": 0}, "budgetUsd"),
+        ({"prompt": "hi", "models": ["amazon.nova-micro-v1:0"], "modles": ["x"]}, "modles is not a known field"),
+        ([1, 2, 3], "body"),
+        ("", "the request body is required"),
+    ],
+)
+def test_invalid_bodies_name_the_field(aws, context, body, fragment):
+    response = invoke(with_body(body), context)
+    assert response["statusCode"] == 400, response
+    error = body_of(response)["error"]
+    assert error["code"] == "INVALID_REQUEST"
+    assert fragment in error["message"]
+
+
+def test_oversized_prompt_is_refused_with_the_limit(aws, context, monkeypatch):
+    monkeypatch.setenv("MAX_PROMPT_CHARS", "100")
+    from shared.settings import get_settings
+
+    get_settings.cache_clear()
+    response = invoke(with_body({"prompt": "x" * 101, "models": ["amazon.nova-micro-v1:0"]}), context)
+    assert response["statusCode"] == 400
+    assert body_of(response)["error"]["details"] == {"field": "prompt", "maxChars": 100}
+
+
+def test_too_many_models_is_refused(aws, context, monkeypatch):
+    monkeypatch.setenv("MAX_MODELS_PER_JOB", "1")
+    from shared.settings import get_settings
+
+    get_settings.cache_clear()
+    response = invoke(with_body({"prompt": "hi", "models": ["amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0"]}), context)
+    assert response["statusCode"] == 400
+    assert "at most 1 models" in body_of(response)["error"]["message"]
+
+
+def test_kinds_not_built_yet_are_refused_clearly(aws, context):
+    response = invoke(with_body({"prompt": "a chart", "models": ["amazon.nova-micro-v1:0"], "kind": "chart"}), context)
+    assert response["statusCode"] == 400
+    error = body_of(response)["error"]
+    assert error["code"] == "UNSUPPORTED_KIND"
+    assert error["details"]["supportedKinds"] == ["text"]
+
+
+def test_form_encoded_body_gets_415_naming_the_fix(aws, context):
+    response = invoke(load_event("generate-form-encoded.json"), context)
+    assert response["statusCode"] == 415
+    assert "Content-Type: application/json" in body_of(response)["error"]["message"]
+
+
+def test_queue_failure_fails_the_job_and_answers_503(aws, context, monkeypatch):
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("JOB_QUEUE_URL", aws.queue_url + "-missing")
+    get_settings.cache_clear()
+    response = invoke(load_event("generate.json"), context)
+    assert response["statusCode"] == 503
+    assert body_of(response)["error"]["code"] == "QUEUE_UNAVAILABLE"
+    (item,) = aws.jobs_table.scan()["Items"]
+    assert item["status"] == "FAILED"
+    assert "could not be queued" in item["error"]
+
+
+def test_unexpected_failure_is_a_500_without_internals(aws, context, monkeypatch):
+    def explode(*_args, **_kwargs):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(JobRepository, "create", explode)
+    response = invoke(load_event("generate.json"), context)
+    assert response["statusCode"] == 500
+    error = body_of(response)["error"]
+    assert error["code"] == "INTERNAL_ERROR"
+    assert "secret" not in response["body"]
+    assert "c6af9ac6-7b61-11e6-9a41-93e8deadbeef" in error["message"]
+
+
+def test_request_model_accepts_budget_alias():
+    request = GenerateRequest.model_validate({"prompt": "p", "models": ["m"], "budgetUsd": 0.5})
+    assert request.budget_usd == 0.5

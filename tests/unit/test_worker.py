@@ -1,0 +1,220 @@
+"""The worker: claim, parallel model calls, outputs in S3, results recorded
+once, terminal status; and the SQS handler around it."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from botocore.stub import Stubber
+
+from shared import clients
+from shared.jobs import JobRepository
+from shared.providers import Generation, ModelCallError
+from tests.unit.conftest import load_event
+from worker import app as worker_app
+from worker.service import JobRunner, final_status, output_key
+
+JOB = "3f1c2d9e-8a4b-4c1d-9e2f-5a6b7c8d9e0f"  # the job of events/worker-sqs.json
+MICRO, LITE = "amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0"
+
+
+class FakeProvider:
+    """Answers per model: text, or a ModelCallError; counts calls; optional delay."""
+
+    def __init__(self, replies: dict[str, str | ModelCallError], delay: float = 0.0) -> None:
+        self.replies = replies
+        self.delay = delay
+        self.calls: list[str] = []
+        self._lock = threading.Lock()
+
+    def generate(self, model, prompt, *, system=None, max_tokens):
+        with self._lock:
+            self.calls.append(model)
+        time.sleep(self.delay)
+        reply = self.replies[model]
+        if isinstance(reply, ModelCallError):
+            raise reply
+        return Generation(model, reply.encode(), "text/plain; charset=utf-8", "txt", 10, 20, 5, text=reply)
+
+
+def put_job(aws, models=(MICRO, LITE), status="QUEUED", job_id=JOB):
+    JobRepository(aws.jobs_table).create(
+        {
+            "jobId": job_id,
+            "owner": "k1",
+            "status": status,
+            "kind": "text",
+            "prompt": "Write a haiku",
+            "models": list(models),
+            "results": {},
+            "costUsd": 0,
+            "createdAt": "2026-11-22T12:00:00.000Z",
+        }
+    )
+
+
+def runner(aws, settings, provider, now=None):
+    kwargs = {"now": now} if now else {}
+    return JobRunner(jobs=JobRepository(aws.jobs_table), provider=provider, s3=aws.s3, settings=settings, **kwargs)
+
+
+def test_all_models_succeed_completed_with_outputs_and_cost(aws, settings):
+    put_job(aws)
+    provider = FakeProvider({MICRO: "micro says", LITE: "lite says"})
+    outcome = runner(aws, settings, provider).run(JOB)
+
+    assert outcome.status == "COMPLETED"
+    assert sorted(provider.calls) == sorted([MICRO, LITE])
+    job = aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]
+    assert job["status"] == "COMPLETED"
+    for model, text in ((MICRO, "micro says"), (LITE, "lite says")):
+        result = job["results"][model]
+        assert result["status"] == "SUCCEEDED"
+        assert result["key"] == output_key(JOB, model, "txt") == f"jobs/{JOB}/outputs/{model.replace(':', '_')}.txt"
+        obj = aws.s3.get_object(Bucket="outputs", Key=result["key"])
+        assert obj["Body"].read().decode() == text
+        assert obj["ContentType"].startswith("text/plain")
+    # Nova Micro: 10 in x 0.000035/1k + 20 out x 0.00014/1k; Nova Lite: 10 x 0.00006/1k + 20 x 0.00024/1k
+    assert float(job["costUsd"]) == pytest.approx(0.00000315 + 0.0000054)
+    assert "leaseUntil" not in job
+    assert job["finishedAt"]
+
+
+def test_one_model_failing_makes_the_job_partial_with_the_reason(aws, settings):
+    put_job(aws)
+    provider = FakeProvider({MICRO: "ok", LITE: ModelCallError("AccessDeniedException", "no access", retryable=False)})
+    assert runner(aws, settings, provider).run(JOB).status == "PARTIAL"
+    job = aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]
+    assert job["results"][LITE]["error"] == {"code": "AccessDeniedException", "message": "no access"}
+    assert "AccessDeniedException" in job["error"]
+
+
+def test_every_model_failing_fails_the_job(aws, settings):
+    put_job(aws, models=(MICRO,))
+    provider = FakeProvider({MICRO: ModelCallError("ThrottlingException", "slow down", retryable=True)})
+    assert runner(aws, settings, provider).run(JOB).status == "FAILED"
+
+
+def test_models_run_in_parallel(aws, settings):
+    put_job(aws)
+    provider = FakeProvider({MICRO: "a", LITE: "b"}, delay=0.3)
+    started = time.monotonic()
+    runner(aws, settings, provider).run(JOB)
+    assert time.monotonic() - started < 0.55  # sequential would take >= 0.6 s
+
+
+def test_a_redelivered_message_for_a_finished_job_does_no_work(aws, settings):
+    put_job(aws)
+    provider = FakeProvider({MICRO: "a", LITE: "b"})
+    runner(aws, settings, provider).run(JOB)
+    again = runner(aws, settings, provider).run(JOB)
+    assert again.status == "COMPLETED"
+    assert again.ran_models == 0
+    assert len(provider.calls) == 2
+
+
+def test_a_duplicate_while_running_does_no_work(aws, settings):
+    put_job(aws)
+    JobRepository(aws.jobs_table).claim(JOB, now=datetime.now(UTC), lease_seconds=900)
+    provider = FakeProvider({MICRO: "a", LITE: "b"})
+    assert runner(aws, settings, provider).run(JOB).status == "RUNNING"
+    assert provider.calls == []
+
+
+def test_a_takeover_after_a_dead_worker_calls_only_the_missing_models(aws, settings):
+    put_job(aws)
+    repo = JobRepository(aws.jobs_table)
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    repo.claim(JOB, now=long_ago, lease_seconds=900)  # the dead worker's lease has expired
+    repo.record_result(JOB, MICRO, {"model": MICRO, "status": "SUCCEEDED", "costUsd": 0.001}, now=long_ago)
+    provider = FakeProvider({MICRO: "never", LITE: "b"})
+    outcome = runner(aws, settings, provider).run(JOB)
+    assert outcome.status == "COMPLETED"
+    assert provider.calls == [LITE]
+    assert float(aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]["costUsd"]) > 0.001
+
+
+def test_unexpected_error_fails_the_job_instead_of_leaving_it_running(aws, settings, monkeypatch):
+    put_job(aws)
+    provider = FakeProvider({MICRO: "a", LITE: "b"})
+
+    def broken_put(**_kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(aws.s3, "put_object", broken_put)
+    assert runner(aws, settings, provider).run(JOB).status == "FAILED"
+    job = aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]
+    assert job["status"] == "FAILED"
+    assert job["error"] == "internal error: RuntimeError"
+
+
+def test_unknown_job_is_dropped(aws, settings):
+    assert runner(aws, settings, FakeProvider({})).run(JOB).status == "UNKNOWN_JOB"
+
+
+def test_final_status_rules():
+    ok, bad = {"status": "SUCCEEDED"}, {"status": "FAILED"}
+    assert final_status({"a": ok, "b": ok}, ["a", "b"]).value == "COMPLETED"
+    assert final_status({"a": ok, "b": bad}, ["a", "b"]).value == "PARTIAL"
+    assert final_status({"a": bad}, ["a"]).value == "FAILED"
+
+
+# ---------------------------------------------------------------- handler
+
+
+@pytest.fixture
+def stubbed_bedrock(monkeypatch):
+    client = boto3.client("bedrock-runtime", region_name="us-east-1")
+    monkeypatch.setattr(clients, "bedrock_runtime", lambda: client)
+    with Stubber(client) as stubber:
+        yield stubber
+
+
+def test_handler_runs_the_sample_event_through_real_converse_shapes(aws, context, stubbed_bedrock):
+    put_job(aws, models=(MICRO,))
+    stubbed_bedrock.add_response(
+        "converse",
+        {
+            "output": {"message": {"role": "assistant", "content": [{"text": "haiku"}]}},
+            "stopReason": "end_turn",
+            "usage": {"inputTokens": 5, "outputTokens": 3, "totalTokens": 8},
+            "metrics": {"latencyMs": 40},
+        },
+        expected_params={
+            "modelId": MICRO,
+            "messages": [{"role": "user", "content": [{"text": "Write a haiku"}]}],
+            "inferenceConfig": {"maxTokens": 2048, "temperature": 0.7},
+        },
+    )
+    response = worker_app.handler(load_event("worker-sqs.json"), context)
+    assert response == {"batchItemFailures": []}
+    assert aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]["status"] == "COMPLETED"
+
+
+@pytest.mark.parametrize("body", ["not json", json.dumps({"job": "x"}), json.dumps({"jobId": ""})])
+def test_a_malformed_message_fails_the_invocation_so_it_is_retried_then_dead_lettered(aws, context, body):
+    event = load_event("worker-sqs.json")
+    event["Records"][0]["body"] = body
+    # Powertools raises when every record of the batch failed: the message goes
+    # back to the queue (and after maxReceiveCount to the DLQ), and the
+    # invocation counts in the worker's Errors alarm.
+    with pytest.raises(BatchProcessingError):
+        worker_app.handler(event, context)
+
+
+def test_one_bad_record_does_not_redeliver_the_good_one(aws, context, stubbed_bedrock):
+    put_job(aws, models=(MICRO,))
+    stubbed_bedrock.add_client_error("converse", service_error_code="ThrottlingException", service_message="slow")
+    event = load_event("worker-sqs.json")
+    bad = json.loads(json.dumps(event["Records"][0]))
+    bad["messageId"], bad["body"] = "bad-1", "not json"
+    event["Records"].append(bad)
+    response = worker_app.handler(event, context)
+    assert response == {"batchItemFailures": [{"itemIdentifier": "bad-1"}]}
+    assert aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]["status"] == "FAILED"
