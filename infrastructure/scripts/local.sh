@@ -7,19 +7,23 @@
 #   down    stop the ministack this script started on the port.
 #   status  say whether ministack answers and what the stack's status is.
 # Options (or environment): --port (GENSTACK_LOCAL_PORT, 4566),
-#   --stack-name (GENSTACK_LOCAL_STACK, genstack-local).
+#   --stack-name (GENSTACK_LOCAL_STACK, genstack-local),
+#   --outputs FILE (GENSTACK_LOCAL_OUTPUTS, outputs/local.json): where the URL,
+#   key and stack outputs are written as JSON.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-usage() { echo "usage: $0 up|down|status [--port N] [--stack-name NAME]"; }
+usage() { echo "usage: $0 up|down|status [--port N] [--stack-name NAME] [--outputs FILE]"; }
 [[ $# -ge 1 ]] || { usage; exit 2; }
 cmd="$1"; shift
 port="${GENSTACK_LOCAL_PORT:-4566}"
 stack="${GENSTACK_LOCAL_STACK:-genstack-local}"
+outputs="${GENSTACK_LOCAL_OUTPUTS:-$GENSTACK_ROOT/outputs/local.json}"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --port) port="${2:?}"; shift 2 ;;
     --stack-name) stack="${2:?}"; shift 2 ;;
+    --outputs) outputs="${2:?}"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) usage; die "unknown argument: $1" ;;
   esac
@@ -78,7 +82,7 @@ case "$cmd" in
     bash "$GENSTACK_ROOT/infrastructure/scripts/build.sh" --target local
     deploy
     "$PY" "$GENSTACK_ROOT/infrastructure/scripts/local_outputs.py" --stack-name "$stack" \
-      --endpoint "$AWS_ENDPOINT_URL" --out "$GENSTACK_ROOT/outputs/local.json"
+      --endpoint "$AWS_ENDPOINT_URL" --out "$outputs"
     ;;
   down)
     if [[ -f "$pid_file" ]] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then

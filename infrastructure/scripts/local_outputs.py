@@ -16,6 +16,7 @@ from pathlib import Path
 
 import boto3
 
+
 def emulator_session(region: str) -> boto3.Session:
     """The emulator accepts any credentials; never pick up a real AWS profile."""
     return boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=region)  # noqa: S106
@@ -40,7 +41,9 @@ def collect(stack_name: str, endpoint: str, region: str) -> dict:
 
 def quickstart(info: dict) -> str:
     url, key = info["apiUrl"], info["apiKey"]
-    body = json.dumps({"prompt": "Write a haiku about message queues", "models": ["amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0"]})
+    body = json.dumps(
+        {"prompt": "Write a haiku about message queues", "models": ["amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0"]}
+    )
     # Exits 1 (keep polling) while the job is QUEUED or RUNNING.
     poll = 'import json,sys; s=json.load(sys.stdin)["status"]; print(s); sys.exit(s in ("QUEUED","RUNNING"))'
     return "\n".join(

@@ -1,0 +1,53 @@
+# genstack: a thin dispatcher over infrastructure/scripts/. `make` lists targets.
+SHELL := bash
+.DEFAULT_GOAL := help
+SCRIPTS := infrastructure/scripts
+
+ENV ?= dev
+REGION ?= us-east-1
+PROFILE ?=
+LOCAL_PORT ?= 4566
+
+.PHONY: help install lint build test test-unit test-e2e local local-stop local-status deploy lock clean
+
+help: ## list the targets
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-13s %s\n", $$1, $$2}'
+	@echo "  variables: ENV=$(ENV) REGION=$(REGION) PROFILE=$(PROFILE) LOCAL_PORT=$(LOCAL_PORT)"
+
+install: ## install the project environment and the tools (uv, ministack, sam, checkov, taskcat)
+	@bash $(SCRIPTS)/install.sh
+
+lint: install ## cfn-lint, sam validate --lint, checkov, taskcat lint, ruff
+	@bash $(SCRIPTS)/lint.sh
+
+build: install ## build the functions for AWS (3.13/arm64) and for the local stack
+	@bash $(SCRIPTS)/build.sh --target aws
+	@bash $(SCRIPTS)/build.sh --target local
+
+test: ## install, lint, build, then unit, integration and end-to-end tests
+	@bash $(SCRIPTS)/test.sh
+
+test-unit: install ## unit tests only (no network, no emulator)
+	@.venv/bin/python -m pytest tests/unit
+
+test-e2e: build ## end-to-end tests only (deploys into a ministack of their own)
+	@.venv/bin/python -m pytest tests/e2e
+
+local: ## start ministack, deploy the whole stack into it, print URL, key and a curl example
+	@bash $(SCRIPTS)/local.sh up --port $(LOCAL_PORT)
+
+local-stop: ## stop the ministack that `make local` started
+	@bash $(SCRIPTS)/local.sh down --port $(LOCAL_PORT)
+
+local-status: ## is the local stack up, and in what state is the stack
+	@bash $(SCRIPTS)/local.sh status --port $(LOCAL_PORT)
+
+deploy: build ## deploy to AWS with samconfig.toml's [ENV] settings (ENV=dev|staging|prod REGION= PROFILE=)
+	@cd .aws-sam/aws/build && ../../../.tools/sam/bin/sam deploy --config-file ../../../samconfig.toml --config-env $(ENV) \
+		--template-file template.yaml --region $(REGION) $(if $(PROFILE),--profile $(PROFILE))
+
+lock: install ## recompile backend/requirements.txt from backend/requirements.in
+	@.tools/uv/bin/uv pip compile --quiet --universal --python-version 3.11 --no-header backend/requirements.in -o backend/requirements.txt
+
+clean: ## remove build output and local-stack state (not the installed environments)
+	@rm -rf .aws-sam .local outputs .pytest_cache .ruff_cache

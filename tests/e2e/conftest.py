@@ -1,0 +1,125 @@
+"""End-to-end fixtures: a ministack of the tests' own (its own port, its own
+stack), deployed with the very script behind `make local`, torn down after.
+Resources are found from the stack's outputs, never by name."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.templates import ROOT
+
+PORT = int(os.environ.get("GENSTACK_E2E_PORT", "4599"))
+STACK = os.environ.get("GENSTACK_E2E_STACK", "genstack-e2e")
+LOCAL = ROOT / "infrastructure" / "scripts" / "local.sh"
+TERMINAL = {"COMPLETED", "PARTIAL", "FAILED", "BUDGET_EXCEEDED", "CANCELLED"}
+
+
+@dataclass
+class Deployment:
+    stack_name: str
+    api_url: str
+    api_key: str
+    outputs: dict[str, str]
+    endpoint: str
+    quickstart: str  # what `local.sh up` printed for the user
+    session: boto3.Session
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, endpoint_url=self.endpoint)
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+def call(
+    deployment: Deployment,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    key: str | None = "default",
+    content_type="application/json",
+) -> Reply:
+    """One request to the real API Gateway data plane of the emulator."""
+    data = None
+    headers = {}
+    if body is not None:
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        headers["Content-Type"] = content_type
+    if key is not None:
+        headers["x-api-key"] = deployment.api_key if key == "default" else key
+    request = urllib.request.Request(deployment.api_url + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw, status, reply_headers = response.read(), response.status, dict(response.headers)
+    except urllib.error.HTTPError as error:
+        raw, status, reply_headers = error.read(), error.code, dict(error.headers)
+    try:
+        parsed = json.loads(raw) if raw else None
+    except ValueError:
+        parsed = raw.decode(errors="replace")
+    return Reply(status, parsed, reply_headers)
+
+
+def wait_for_job(deployment: Deployment, job_id: str, *, key: str | None = "default", timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = call(deployment, "GET", f"/status/{job_id}", key=key)
+        assert reply.status == 200, reply
+        if reply.body["status"] in TERMINAL:
+            return reply.body
+        if time.monotonic() > deadline:
+            pytest.fail(f"job {job_id} still {reply.body['status']} after {timeout} s")
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    outputs_file = tmp_path_factory.mktemp("e2e") / "outputs.json"
+    env = {
+        **os.environ,
+        "GENSTACK_LOCAL_PORT": str(PORT),
+        "GENSTACK_LOCAL_STACK": STACK,
+        "GENSTACK_LOCAL_OUTPUTS": str(outputs_file),
+    }
+    for variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        env.pop(variable, None)
+    up = subprocess.run(["bash", str(LOCAL), "up"], env=env, capture_output=True, text=True, timeout=900, check=False)
+    try:
+        assert up.returncode == 0, f"local.sh up failed:\n{up.stderr[-4000:]}"
+        info = json.loads(Path(outputs_file).read_text())
+        session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+        yield Deployment(STACK, info["apiUrl"], info["apiKey"], info["outputs"], info["endpoint"], up.stdout, session)
+    finally:
+        subprocess.run(["bash", str(LOCAL), "down"], env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.fixture(scope="session")
+def second_key(deployment: Deployment) -> str:
+    """Another API key on the same usage plan: a second tenant."""
+    apigw = deployment.client("apigateway")
+    plan_id = next(
+        p["id"]
+        for p in apigw.get_usage_plans()["items"]
+        if any(s["apiId"] == deployment.outputs["ApiId"] for s in p.get("apiStages", []))
+    )
+    key = apigw.create_api_key(name=f"e2e-{uuid.uuid4().hex[:8]}", enabled=True, value=uuid.uuid4().hex)
+    apigw.create_usage_plan_key(usagePlanId=plan_id, keyId=key["id"], keyType="API_KEY")
+    return key["value"]

@@ -1,0 +1,116 @@
+"""The API through the emulator's real API Gateway data plane: submit a job,
+poll it to COMPLETED, read its output object; and every error case."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+
+import pytest
+
+from tests.e2e.conftest import call, wait_for_job
+
+pytestmark = pytest.mark.e2e
+
+MODELS = ["amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0"]
+FORM = "application/x-www-form-urlencoded"
+
+
+def test_health_needs_no_key(deployment):
+    reply = call(deployment, "GET", "/health", key=None)
+    assert (reply.status, reply.body) == (200, {"status": "ok"})
+
+
+@pytest.mark.parametrize("key", [None, "not-a-real-key"])
+def test_routes_refuse_a_missing_or_unknown_key(deployment, key):
+    for method, path, body in (
+        ("POST", "/generate", {"prompt": "x", "models": MODELS}),
+        ("GET", f"/status/{uuid.uuid4()}", None),
+    ):
+        assert call(deployment, method, path, body, key=key).status == 403
+
+
+def test_a_multi_model_job_completes_with_outputs_in_s3(deployment):
+    accepted = call(deployment, "POST", "/generate", {"prompt": "Write a haiku about message queues", "models": MODELS})
+    assert accepted.status == 202, accepted
+    job_id = accepted.body["jobId"]
+    assert accepted.body["status"] == "QUEUED"
+    assert accepted.body["statusUrl"] == f"status/{job_id}"
+
+    job = wait_for_job(deployment, job_id)
+    assert job["status"] == "COMPLETED", job
+    assert job["costUsd"] > 0
+    assert [r["model"] for r in job["results"]] == MODELS
+
+    s3 = deployment.client("s3")
+    bucket = deployment.outputs["OutputsBucketName"]
+    cdn = deployment.outputs["CdnDomainName"]
+    for result in job["results"]:
+        assert result["status"] == "SUCCEEDED"
+        assert result["inputTokens"] > 0
+        assert result["outputTokens"] > 0
+        prefix = f"https://{cdn}/"
+        assert result["url"].startswith(prefix + f"jobs/{job_id}/outputs/")
+        key = result["url"].removeprefix(prefix)
+        stored = s3.get_object(Bucket=bucket, Key=key)
+        assert stored["Body"].read().decode() == result["text"]
+        assert result["model"] in result["text"]  # the emulator's mock reply names the model
+
+
+def test_enhance_returns_an_improved_prompt(deployment):
+    reply = call(deployment, "POST", "/enhance", {"prompt": "a cat", "kind": "image"})
+    assert reply.status == 200, reply
+    assert reply.body["original"] == "a cat"
+    assert reply.body["prompt"]
+    assert reply.body["model"] == "amazon.nova-lite-v1:0"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code", "fragment"),
+    [
+        ({"prompt": "hi", "models": ["acme.unknown-v1"]}, "application/json", 400, "UNKNOWN_MODEL", "amazon.nova-micro-v1:0"),
+        ({"prompt": "  ", "models": MODELS}, "application/json", 400, "INVALID_REQUEST", "prompt"),
+        ({"models": MODELS}, "application/json", 400, "INVALID_REQUEST", "prompt is required"),
+        ('{"prompt": "hi", "models": [', "application/json", 400, "INVALID_REQUEST", "not valid JSON"),
+        ({"prompt": "x" * 20001, "models": MODELS}, "application/json", 400, "INVALID_REQUEST", "limit is 20000"),
+        (
+            {"prompt": "hi", "models": MODELS},
+            "application/x-www-form-urlencoded",
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "application/json",
+        ),
+    ],
+)
+def test_bad_generate_requests_get_a_clear_4xx(deployment, body, content_type, status, code, fragment):
+    reply = call(deployment, "POST", "/generate", body, content_type=content_type)
+    assert reply.status == status, reply
+    assert reply.body["error"]["code"] == code
+    assert fragment in reply.body["error"]["message"]
+
+
+def test_unknown_and_malformed_job_ids(deployment):
+    unknown = call(deployment, "GET", f"/status/{uuid.uuid4()}")
+    assert (unknown.status, unknown.body["error"]["code"]) == (404, "JOB_NOT_FOUND")
+    malformed = call(deployment, "GET", "/status/not-a-job")
+    assert (malformed.status, malformed.body["error"]["code"]) == (400, "INVALID_REQUEST")
+
+
+def test_a_job_is_visible_only_to_the_key_that_created_it(deployment, second_key):
+    job_id = call(deployment, "POST", "/generate", {"prompt": "private", "models": MODELS[:1]}).body["jobId"]
+    other = call(deployment, "GET", f"/status/{job_id}", key=second_key)
+    assert (other.status, other.body["error"]["code"]) == (404, "JOB_NOT_FOUND")
+    assert wait_for_job(deployment, job_id)["status"] == "COMPLETED"
+
+
+def test_the_printed_quickstart_runs_to_completed(deployment):
+    lines = deployment.quickstart.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith("URL="))
+    end = next(i for i, line in enumerate(lines) if i > start and not line.strip())
+    script = "set -euo pipefail\n" + "\n".join(lines[start:end])
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    final = json.loads(result.stdout.strip().splitlines()[-1])
+    assert final["status"] == "COMPLETED"
+    assert len(final["results"]) == 2

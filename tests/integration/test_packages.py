@@ -1,0 +1,84 @@
+"""What ships: the built function packages (`make build`), not the source tree.
+
+The local packages are imported each on its own in a fresh interpreter, the
+emulator's, as Lambda would. The AWS packages (Python 3.13, arm64 wheels)
+cannot load on this machine; their contents, wheel tags and sizes are checked."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.templates import ROOT, resources_of_type, root
+
+FUNCTIONS = {
+    logical_id: fn["Properties"]["Handler"] for logical_id, fn in resources_of_type(root(), "AWS::Serverless::Function").items()
+}
+API_FUNCTIONS = ("GenerateFunction", "StatusFunction", "EnhanceFunction")
+MINISTACK_PY = ROOT / ".tools" / "ministack" / "bin" / "python"
+
+
+def package(target: str, function: str) -> Path:
+    path = ROOT / ".aws-sam" / target / "build" / function
+    if not path.is_dir():
+        pytest.fail(f"{path} is missing: run `make build` first")
+    return path
+
+
+def zipped_size(path: Path) -> int:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(path.rglob("*")):
+            if file.is_file():
+                archive.write(file, file.relative_to(path))
+    return buffer.tell()
+
+
+def test_every_function_is_built():
+    assert set(FUNCTIONS) == {"GenerateFunction", "StatusFunction", "EnhanceFunction", "WorkerFunction"}
+
+
+@pytest.mark.parametrize(("function", "handler"), FUNCTIONS.items())
+def test_local_package_imports_on_its_own(function, handler, tmp_path):
+    module, attribute = handler.rsplit(".", 1)
+    code = (
+        f"import sys; sys.path.insert(0, {str(package('local', function))!r}); "
+        f"import {module} as m; assert callable(m.{attribute}); "
+        "import shared; assert shared.__file__.startswith(sys.path[0]), shared.__file__"
+    )
+    env = {
+        "PATH": os.environ["PATH"],
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_SERVICE_NAME": "genstack",
+        "POWERTOOLS_METRICS_NAMESPACE": "genstack",
+    }
+    # -I: no PYTHONPATH, no user site, no current directory on sys.path.
+    result = subprocess.run(
+        [str(MINISTACK_PY), "-I", "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("function", "handler"), FUNCTIONS.items())
+def test_aws_package_holds_its_code_and_target_wheels_only(function, handler):
+    path = package("aws", function)
+    module_file = path / (handler.rsplit(".", 1)[0].replace(".", "/") + ".py")
+    assert module_file.is_file()
+    assert (path / "shared" / "registry.json").is_file()
+    assert not (path / "boto3").exists()  # the Lambda runtime provides boto3
+    assert not (path / "botocore").exists()
+    others = {"generate", "status", "enhance", "worker"} - {handler.split(".")[0]}
+    assert not any((path / other).exists() for other in others), "another function's code was packaged"
+    (binary,) = (path / "pydantic_core").glob("_pydantic_core.*.so")
+    assert "cpython-313-aarch64-linux-gnu" in binary.name
+
+
+@pytest.mark.parametrize("function", API_FUNCTIONS)
+def test_api_packages_stay_small(function):
+    size = zipped_size(package("aws", function))
+    assert size <= 5 * 1024 * 1024, f"{function} is {size / 1e6:.1f} MB zipped"

@@ -1,0 +1,262 @@
+"""Assertions on the templates themselves: conventions, and every property the
+local emulator accepts but does not apply (TTL, PITR, SSE, lifecycle, bucket
+policies, gateway responses), so those are proven here rather than read back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.templates import LAYERS, layer, resources_of_type, root
+
+ALL = {"template.yaml": root(), **{f"infrastructure/{n}.yaml": layer(n) for n in LAYERS}}
+SECTION_ORDER = [
+    "AWSTemplateFormatVersion",
+    "Transform",
+    "Description",
+    "Metadata",
+    "Parameters",
+    "Rules",
+    "Mappings",
+    "Conditions",
+    "Globals",
+    "Resources",
+    "Outputs",
+]
+
+
+def statements(template: dict[str, Any]):
+    """Every policy statement of every resource, with the resource's id."""
+    for logical_id, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        docs = [props.get("PolicyDocument"), props.get("AssumeRolePolicyDocument")]
+        docs += [p.get("PolicyDocument") for p in props.get("Policies", [])]
+        for doc in filter(None, docs):
+            for statement in doc["Statement"]:
+                yield logical_id, statement
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+# ----------------------------------------------------------------- conventions
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_sections_in_the_conventional_order(name):
+    keys = list(ALL[name])
+    assert keys == sorted(keys, key=SECTION_ORDER.index)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_parameter_is_described_labelled_and_grouped(name):
+    template = ALL[name]
+    interface = template["Metadata"]["AWS::CloudFormation::Interface"]
+    grouped = [p for group in interface["ParameterGroups"] for p in group["Parameters"]]
+    for param, spec in template.get("Parameters", {}).items():
+        assert spec.get("Description"), f"{name}: {param} has no Description"
+        assert param in interface["ParameterLabels"], f"{name}: {param} has no label"
+        assert grouped.count(param) == 1, f"{name}: {param} is in {grouped.count(param)} groups"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_outputs_are_described_and_exported_under_their_own_key(name):
+    for key, output in ALL[name]["Outputs"].items():
+        assert output.get("Description"), f"{name}: output {key} has no Description"
+        assert output["Export"]["Name"] == {"Fn::Sub": f"${{AWS::StackName}}-{key}"}
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if n != "template.yaml"])
+def test_layers_take_environment_and_state_idle_cost(name):
+    template = ALL[name]
+    assert template["Parameters"]["Environment"]["AllowedValues"] == ["dev", "staging", "prod"]
+    assert "Idle cost" in template["Description"]
+
+
+def test_root_passes_each_layer_exactly_its_parameters():
+    for logical_id, stack in resources_of_type(root(), "AWS::CloudFormation::Stack").items():
+        child = layer(stack["Properties"]["TemplateURL"].removeprefix("infrastructure/").removesuffix(".yaml"))
+        given = set(stack["Properties"]["Parameters"])
+        declared = set(child["Parameters"])
+        required = {p for p, spec in child["Parameters"].items() if "Default" not in spec}
+        assert given <= declared, f"{logical_id} passes unknown parameters {given - declared}"
+        assert required <= given, f"{logical_id} misses required parameters {required - given}"
+
+
+def test_environment_rows_have_the_same_settings_and_dev_costs_nothing_idle():
+    rows = root()["Mappings"]["EnvironmentConfig"]
+    assert set(rows) == {"dev", "staging", "prod"}
+    assert len({frozenset(row) for row in rows.values()}) == 1
+    dev = rows["dev"]
+    assert (dev["NatGateways"], dev["InterfaceEndpoints"], dev["EnableWaf"]) == ("none", "false", "false")
+    assert rows["prod"]["RetainData"] == "true"
+    assert rows["prod"]["AvailabilityZoneCount"] == 3
+
+
+# ------------------------------------------------------------- least privilege
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_no_allow_statement_has_a_wildcard_action_or_resource(name):
+    for logical_id, statement in statements(ALL[name]):
+        if statement["Effect"] != "Allow":
+            continue
+        for action in as_list(statement["Action"]):
+            assert "*" not in action, f"{name}:{logical_id} allows {action}"
+        for resource in as_list(statement.get("Resource", [])):
+            assert resource != "*", f"{name}:{logical_id} allows Resource '*'"
+
+
+def test_each_function_has_its_own_role_from_the_iam_layer():
+    functions = resources_of_type(root(), "AWS::Serverless::Function")
+    roles = {
+        fn["Properties"]["Role"]["Fn::GetAtt"][0] + "." + fn["Properties"]["Role"]["Fn::GetAtt"][1] for fn in functions.values()
+    }
+    assert len(roles) == len(functions) == 4
+    assert all(r.startswith("IamStack.Outputs.") for r in roles)
+
+
+def test_bedrock_access_is_limited_to_model_arns():
+    for _, statement in statements(layer("iam")):
+        if "bedrock:InvokeModel" in as_list(statement["Action"]):
+            assert "foundation-model/" in str(statement["Resource"])
+
+
+def test_lambda_trust_is_scoped_to_this_account():
+    for _, statement in statements(layer("iam")):
+        if statement.get("Action") == "sts:AssumeRole":
+            assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+
+
+# ------------------------------------------------------------- data at rest
+
+
+def test_tables_are_on_demand_encrypted_with_pitr():
+    tables = resources_of_type(layer("database"), "AWS::DynamoDB::Table")
+    assert set(tables) == {"JobsTable", "CostTrackingTable", "TemplatesTable", "IdempotencyTable"}
+    for logical_id, table in tables.items():
+        props = table["Properties"]
+        assert props["BillingMode"] == "PAY_PER_REQUEST", logical_id
+        assert props["SSESpecification"]["SSEEnabled"] is True, logical_id
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, logical_id
+
+
+def test_table_keys_ttl_and_index_match_what_the_code_uses():
+    res = layer("database")["Resources"]
+    jobs = res["JobsTable"]["Properties"]
+    assert jobs["KeySchema"] == [{"AttributeName": "jobId", "KeyType": "HASH"}]
+    (gsi,) = jobs["GlobalSecondaryIndexes"]
+    assert [k["AttributeName"] for k in gsi["KeySchema"]] == ["owner", "createdAt"]
+    assert res["CostTrackingTable"]["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    idem = res["IdempotencyTable"]["Properties"]
+    assert idem["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]  # what Powertools expects
+    assert idem["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    templates = res["TemplatesTable"]["Properties"]
+    assert [k["AttributeName"] for k in templates["KeySchema"]] == ["templateId", "version"]
+
+
+def test_stateful_resources_are_retained_when_asked():
+    for name in ("database", "storage"):
+        for logical_id, resource in layer(name)["Resources"].items():
+            if resource["Type"] in ("AWS::DynamoDB::Table", "AWS::S3::Bucket") and logical_id != "IdempotencyTable":
+                assert resource["DeletionPolicy"] == {"Fn::If": ["RetainDataOnDelete", "Retain", "Delete"]}, logical_id
+                assert resource["UpdateReplacePolicy"] == resource["DeletionPolicy"], logical_id
+
+
+def test_buckets_are_private_versioned_encrypted_and_tls_only():
+    storage = layer("storage")
+    buckets = resources_of_type(storage, "AWS::S3::Bucket")
+    policies = {p["Properties"]["Bucket"]["Ref"]: p for p in resources_of_type(storage, "AWS::S3::BucketPolicy").values()}
+    for logical_id, bucket in buckets.items():
+        props = bucket["Properties"]
+        assert all(props["PublicAccessBlockConfiguration"].values()), logical_id
+        assert len(props["PublicAccessBlockConfiguration"]) == 4
+        assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+        assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+        deny = [s for s in policies[logical_id]["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+        assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in deny), logical_id
+
+
+def test_outputs_lifecycle_tiers_expires_and_cleans_up():
+    rules = {r["Id"]: r for r in layer("storage")["Resources"]["OutputsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]}
+    assert rules["tier-and-expire-job-outputs"]["Prefix"] == "jobs/"
+    assert rules["tier-and-expire-job-outputs"]["Transitions"][0]["StorageClass"] == "GLACIER_IR"
+    assert "NoncurrentVersionExpiration" in rules["expire-noncurrent-versions"]
+    assert rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
+
+
+def test_cdn_reads_through_origin_access_control_over_https_only():
+    storage = layer("storage")
+    config = storage["Resources"]["Distribution"]["Properties"]["DistributionConfig"]
+    (origin,) = config["Origins"]
+    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["OriginAccessControl", "Id"]}
+    assert origin["S3OriginConfig"]["OriginAccessIdentity"] == ""
+    assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert config["DefaultCacheBehavior"]["ResponseHeadersPolicyId"] == {"Ref": "SecurityHeadersPolicy"}
+    read = next(
+        s
+        for s in storage["Resources"]["OutputsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Principal") == {"Service": "cloudfront.amazonaws.com"}
+    )
+    assert read["Action"] == "s3:GetObject"
+    assert "AWS:SourceArn" in read["Condition"]["StringEquals"]
+
+
+def test_queues_are_encrypted_and_dead_letter_after_three_receives():
+    res = root()["Resources"]
+    for queue in ("JobQueue", "JobDeadLetterQueue"):
+        assert res[queue]["Properties"]["SqsManagedSseEnabled"] is True
+    job_queue = res["JobQueue"]["Properties"]
+    assert job_queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["JobDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 3,
+    }
+    worker_timeout = res["WorkerFunction"]["Properties"]["Timeout"]
+    assert job_queue["VisibilityTimeout"] >= 6 * worker_timeout
+
+
+# --------------------------------------------------------------------- API
+
+
+def test_every_route_but_health_requires_an_api_key():
+    res = root()["Resources"]
+    assert res["GenstackApi"]["Properties"]["Auth"]["ApiKeyRequired"] is True
+    routes = {}
+    for fn in resources_of_type(root(), "AWS::Serverless::Function").values():
+        for event in fn["Properties"].get("Events", {}).values():
+            if event["Type"] == "Api":
+                props = event["Properties"]
+                routes[(props["Method"], props["Path"])] = props.get("Auth", {}).get("ApiKeyRequired", True)
+    assert routes == {
+        ("post", "/generate"): True,
+        ("get", "/status/{jobId}"): True,
+        ("post", "/enhance"): True,
+        ("get", "/health"): False,
+    }
+
+
+def test_gateway_refusals_use_the_error_contract():
+    responses = root()["Resources"]["GenstackApi"]["Properties"]["GatewayResponses"]
+    for kind in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        template = responses[kind]["ResponseTemplates"]["application/json"]
+        assert template.startswith('{"error": {"code": "$context.error.responseType"')
+
+
+def test_api_logs_access_in_json_and_never_request_bodies():
+    props = root()["Resources"]["GenstackApi"]["Properties"]
+    assert props["AccessLogSetting"]["Format"].startswith("{")
+    assert props["MethodSettings"][0]["DataTraceEnabled"] is False
+
+
+def test_waf_and_nat_exist_only_behind_conditions():
+    # The emulator refuses WAF associations, and dev must cost nothing idle.
+    for name, type_ in (
+        ("api", "AWS::WAFv2::WebACL"),
+        ("api", "AWS::WAFv2::WebACLAssociation"),
+        ("network", "AWS::EC2::NatGateway"),
+    ):
+        for logical_id, resource in resources_of_type(layer(name), type_).items():
+            assert "Condition" in resource, logical_id
