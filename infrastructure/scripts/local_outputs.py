@@ -16,6 +16,10 @@ from pathlib import Path
 
 import boto3
 
+# The worker's own key layout, so the example cannot drift from it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "backend"))
+from worker.service import output_key
+
 
 def emulator_session(region: str) -> boto3.Session:
     """The emulator accepts any credentials; never pick up a real AWS profile."""
@@ -41,9 +45,8 @@ def collect(stack_name: str, endpoint: str, region: str) -> dict:
 
 def quickstart(info: dict) -> str:
     url, key = info["apiUrl"], info["apiKey"]
-    body = json.dumps(
-        {"prompt": "Write a haiku about message queues", "models": ["amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0"]}
-    )
+    models = info["outputs"]["EnabledModelIds"].split(",")[:2]
+    body = json.dumps({"prompt": "Write a haiku about message queues", "models": models})
     # Exits 1 (keep polling) while the job is QUEUED or RUNNING.
     poll = 'import json,sys; s=json.load(sys.stdin)["status"]; print(s); sys.exit(s in ("QUEUED","RUNNING"))'
     return "\n".join(
@@ -59,7 +62,9 @@ def quickstart(info: dict) -> str:
             '  JOB=$(curl -s -X POST "$URL/generate" -H "x-api-key: $KEY" -H "content-type: application/json" \\',
             f"        -d {shlex.quote(body)} | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"jobId\"])')",
             f'  until curl -s "$URL/status/$JOB" -H "x-api-key: $KEY" | python3 -c {shlex.quote(poll)}; do sleep 1; done',
-            '  curl -s "$URL/status/$JOB" -H "x-api-key: $KEY"',
+            '  curl -s "$URL/status/$JOB" -H "x-api-key: $KEY"; echo',
+            "  # the first model's output object, from the emulator's S3 (on AWS: the result's CDN url)",
+            f'  curl -s "{info["endpoint"]}/{info["outputs"]["OutputsBucketName"]}/{output_key("$JOB", models[0], "txt")}"; echo',
             "",
             "Stop the local stack with: make local-stop",
             "",

@@ -111,6 +111,8 @@ def test_the_printed_quickstart_runs_to_completed(deployment):
     script = "set -euo pipefail\n" + "\n".join(lines[start:end])
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
-    final = json.loads(result.stdout.strip().splitlines()[-1])
+    *_, status_line, object_line = result.stdout.strip().splitlines()
+    final = json.loads(status_line)
     assert final["status"] == "COMPLETED"
     assert len(final["results"]) == 2
+    assert object_line == final["results"][0]["text"]  # the output object, read from S3

@@ -1,0 +1,80 @@
+"""Every layer deploys on its own: parameters in, outputs out. Each is created
+as a standalone stack in the end-to-end emulator, checked, and deleted."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from tests.templates import ROOT, layer
+
+pytestmark = pytest.mark.e2e
+
+ACCOUNT_ARN = "arn:aws:{service}:us-east-1:000000000000:{resource}"
+
+
+def standalone_parameters(deployment) -> dict[str, dict[str, str]]:
+    """Only what each layer requires (parameters without a default), with
+    well-formed values; for api.yaml, the end-to-end deployment's own API."""
+    return {
+        "network": {},
+        "storage": {},
+        "database": {},
+        "iam": {
+            "JobsTableArn": ACCOUNT_ARN.format(service="dynamodb", resource="table/jobs"),
+            "OutputsBucketArn": "arn:aws:s3:::outputs-bucket",
+            "JobQueueArn": ACCOUNT_ARN.format(service="sqs", resource="jobs"),
+            "GenerateLogGroupArn": ACCOUNT_ARN.format(service="logs", resource="log-group:/aws/lambda/g:*"),
+            "StatusLogGroupArn": ACCOUNT_ARN.format(service="logs", resource="log-group:/aws/lambda/s:*"),
+            "EnhanceLogGroupArn": ACCOUNT_ARN.format(service="logs", resource="log-group:/aws/lambda/e:*"),
+            "WorkerLogGroupArn": ACCOUNT_ARN.format(service="logs", resource="log-group:/aws/lambda/w:*"),
+            "EnabledModelIds": "amazon.nova-micro-v1:0,amazon.nova-lite-v1:0",
+            "EnhanceModelId": "amazon.nova-lite-v1:0",
+        },
+        "monitoring": {
+            "ConfigureApiGatewayAccount": "false",
+            "GenerateFunctionName": "generate",
+            "StatusFunctionName": "status",
+            "EnhanceFunctionName": "enhance",
+            "WorkerFunctionName": "worker",
+            "JobQueueName": "jobs",
+            "DeadLetterQueueName": "jobs-dlq",
+            "ApiName": "api",
+            "ApiStageName": "v1",
+        },
+        "api": {"RestApiId": deployment.outputs["ApiId"], "StageName": "v1"},
+    }
+
+
+def wait(cfn, stack_id: str) -> dict:
+    for _ in range(240):
+        stack = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
+        if not stack["StackStatus"].endswith("_IN_PROGRESS"):
+            return stack
+        time.sleep(0.5)
+    pytest.fail(f"{stack_id} still in progress")
+
+
+@pytest.mark.parametrize("name", ["network", "storage", "database", "iam", "monitoring", "api"])
+def test_layer_deploys_on_its_own(deployment, name):
+    parameters = standalone_parameters(deployment)[name]
+    required = {p for p, spec in layer(name)["Parameters"].items() if "Default" not in spec}
+    assert required <= set(parameters), "the test must give every required parameter"
+
+    cfn = deployment.client("cloudformation")
+    stack_id = cfn.create_stack(
+        StackName=f"layer-{name}-{uuid.uuid4().hex[:6]}",
+        TemplateBody=(ROOT / "infrastructure" / f"{name}.yaml").read_text(),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )["StackId"]
+    try:
+        stack = wait(cfn, stack_id)
+        assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        assert set(outputs) == set(layer(name)["Outputs"])
+        assert all(outputs.values())
+    finally:
+        cfn.delete_stack(StackName=stack_id)
