@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from shared.errors import InvalidRequest
 
@@ -27,22 +27,26 @@ class JobStatus(StrEnum):
 OutputKind = Literal["text", "image", "chart"]
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must contain more than whitespace")
+    return value
+
+
+# A prompt: a non-empty string with more than whitespace. Its size limit is a
+# deployment setting, checked by ensure_prompt_fits.
+Prompt = Annotated[str, Field(min_length=1), AfterValidator(_not_blank)]
+
+
 class GenerateRequest(BaseModel):
     """POST /generate. Unknown fields are refused so that a typo is not ignored."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    prompt: str = Field(min_length=1, description="What to generate.")
+    prompt: Prompt = Field(description="What to generate.")
     models: list[str] = Field(min_length=1, description="Bedrock model IDs to run the prompt on.")
     kind: OutputKind = Field(default="text", description="Output kind.")
     budget_usd: float | None = Field(default=None, alias="budgetUsd", gt=0, description="Spending cap for this job.")
-
-    @field_validator("prompt")
-    @classmethod
-    def prompt_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must contain more than whitespace")
-        return value
 
     @field_validator("models")
     @classmethod
@@ -57,15 +61,8 @@ class EnhanceRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(min_length=1, description="The prompt to improve.")
+    prompt: Prompt = Field(description="The prompt to improve.")
     kind: OutputKind = Field(default="text", description="What the prompt will be used to generate.")
-
-    @field_validator("prompt")
-    @classmethod
-    def prompt_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must contain more than whitespace")
-        return value
 
 
 def ensure_prompt_fits(prompt: str, max_chars: int) -> None:

@@ -4,12 +4,13 @@ AWS credentials are fake, and AWS services are moto's or Stubber's."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 from pytest_socket import disable_socket
 
@@ -79,6 +80,27 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         monkeypatch.setenv("JOB_QUEUE_URL", queue_url)
         get_settings.cache_clear()
         yield Aws(jobs_table=table, s3=s3, sqs=sqs, queue_url=queue_url)
+
+
+@pytest.fixture
+def stub_bedrock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], Stubber]]:
+    """Replace one of the shared Bedrock client factories (`bedrock_runtime` or
+    `bedrock_runtime_sync`) by a real client under a botocore Stubber, which
+    checks every request and response against the Bedrock service model."""
+    stubbers: list[Stubber] = []
+
+    def stub(factory: str) -> Stubber:
+        client = boto3.client("bedrock-runtime", region_name="us-east-1")
+        monkeypatch.setattr(clients, factory, lambda: client)
+        stubber = Stubber(client)
+        stubber.activate()
+        stubbers.append(stubber)
+        return stubber
+
+    yield stub
+    for stubber in stubbers:
+        stubber.assert_no_pending_responses()
+        stubber.deactivate()
 
 
 def load_event(name: str) -> dict[str, Any]:

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import ANY
 
 from enhance import app as enhance_app
 from enhance.service import SYSTEM_PROMPTS
-from shared import clients
 from tests.unit.conftest import body_of, load_event
 
 
 @pytest.fixture
-def bedrock(monkeypatch):
-    client = boto3.client("bedrock-runtime", region_name="us-east-1")
-    monkeypatch.setattr(clients, "bedrock_runtime_sync", lambda: client)
-    with Stubber(client) as stubber:
-        yield stubber
-        stubber.assert_no_pending_responses()
+def bedrock(stub_bedrock):
+    return stub_bedrock("bedrock_runtime_sync")
 
 
 def reply(text):

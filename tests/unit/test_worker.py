@@ -8,12 +8,9 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from botocore.stub import Stubber
 
-from shared import clients
 from shared.jobs import JobRepository
 from shared.providers import Generation, ModelCallError
 from tests.unit.conftest import load_event
@@ -169,11 +166,8 @@ def test_final_status_rules():
 
 
 @pytest.fixture
-def stubbed_bedrock(monkeypatch):
-    client = boto3.client("bedrock-runtime", region_name="us-east-1")
-    monkeypatch.setattr(clients, "bedrock_runtime", lambda: client)
-    with Stubber(client) as stubber:
-        yield stubber
+def stubbed_bedrock(stub_bedrock):
+    return stub_bedrock("bedrock_runtime")
 
 
 def test_handler_runs_the_sample_event_through_real_converse_shapes(aws, context, stubbed_bedrock):
