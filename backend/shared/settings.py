@@ -11,6 +11,8 @@ from functools import lru_cache
 class Settings:
     environment: str
     jobs_table: str
+    cost_table: str
+    cost_retention_days: int
     outputs_bucket: str
     cdn_domain: str
     job_queue_url: str
@@ -28,6 +30,8 @@ class Settings:
         return cls(
             environment=env.get("GENSTACK_ENV", "dev"),
             jobs_table=env.get("JOBS_TABLE", ""),
+            cost_table=env.get("COST_TABLE", ""),
+            cost_retention_days=int(env.get("COST_RETENTION_DAYS", "400")),
             outputs_bucket=env.get("OUTPUTS_BUCKET", ""),
             cdn_domain=env.get("CDN_DOMAIN", ""),
             job_queue_url=env.get("JOB_QUEUE_URL", ""),

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import clients
+from shared.costs import CostLedger
 from shared.jobs import JobRepository
 from shared.providers import ConverseTextProvider
 from shared.settings import get_settings
@@ -37,6 +38,7 @@ def runner() -> JobRunner:
     settings = get_settings()
     return JobRunner(
         jobs=JobRepository(clients.dynamodb_table(settings.jobs_table)),
+        costs=CostLedger(clients.dynamodb_table(settings.cost_table), retention_days=settings.cost_retention_days),
         provider=ConverseTextProvider(clients.bedrock_runtime()),
         s3=clients.s3(),
         settings=settings,

@@ -13,6 +13,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from shared.costs import CostLedger
 from shared.jobs import JobRepository, utc_now
 from shared.models import JobStatus
 from shared.providers import Generation, ModelCallError, Provider
@@ -47,12 +48,14 @@ class JobRunner:
         self,
         *,
         jobs: JobRepository,
+        costs: CostLedger,
         provider: Provider,
         s3: Any,
         settings: Settings,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._jobs = jobs
+        self._costs = costs
         self._provider = provider
         self._s3 = s3
         self._settings = settings
@@ -125,7 +128,19 @@ class JobRunner:
                 "error": {"code": exc.code, "message": exc.message[:500]},
             }
         key = self._store(job["jobId"], generation)
-        return model, self._result(spec, generation, key)
+        cost = spec.cost_usd(generation.input_tokens, generation.output_tokens)
+        if not self._costs.record_call(
+            job_id=job["jobId"],
+            owner=job["owner"],
+            model=model,
+            kind=spec.kind,
+            input_tokens=generation.input_tokens,
+            output_tokens=generation.output_tokens,
+            cost_usd=cost,
+            now=self._now(),
+        ):
+            logger.warning("cost already recorded", extra={"jobId": job["jobId"], "model": model})
+        return model, self._result(spec, generation, key, cost)
 
     def _store(self, job_id: str, generation: Generation) -> str:
         key = output_key(job_id, generation.model, generation.extension)
@@ -137,7 +152,7 @@ class JobRunner:
         )
         return key
 
-    def _result(self, spec: ModelSpec, generation: Generation, key: str) -> dict[str, Any]:
+    def _result(self, spec: ModelSpec, generation: Generation, key: str, cost: Decimal) -> dict[str, Any]:
         result: dict[str, Any] = {
             "model": generation.model,
             "kind": spec.kind,
@@ -146,7 +161,7 @@ class JobRunner:
             "inputTokens": generation.input_tokens,
             "outputTokens": generation.output_tokens,
             "latencyMs": generation.latency_ms,
-            "costUsd": float(spec.cost_usd(generation.input_tokens, generation.output_tokens)),
+            "costUsd": float(cost),
         }
         if generation.text is not None and len(generation.text) <= self._settings.inline_text_chars:
             result["text"] = generation.text

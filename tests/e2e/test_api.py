@@ -57,6 +57,16 @@ def test_a_multi_model_job_completes_with_outputs_in_s3(deployment):
         assert stored["Body"].read().decode() == result["text"]
         assert result["model"] in result["text"]  # the emulator's mock reply names the model
 
+    # One cost record per model call, matching the job's results.
+    table = deployment.client("dynamodb")
+    records = table.query(
+        TableName=deployment.outputs["CostTrackingTableName"],
+        KeyConditionExpression="jobId = :j",
+        ExpressionAttributeValues={":j": {"S": job_id}},
+    )["Items"]
+    assert sorted(r["callId"]["S"] for r in records) == sorted(MODELS)
+    assert sum(float(r["costUsd"]["N"]) for r in records) == pytest.approx(job["costUsd"])
+
 
 def test_enhance_returns_an_improved_prompt(deployment):
     reply = call(deployment, "POST", "/enhance", {"prompt": "a cat", "kind": "image"})

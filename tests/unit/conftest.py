@@ -38,6 +38,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "POWERTOOLS_SERVICE_NAME": "genstack",
         "GENSTACK_ENV": "dev",
         "JOBS_TABLE": "jobs",
+        "COST_TABLE": "costs",
         "OUTPUTS_BUCKET": "outputs",
         "CDN_DOMAIN": "d111111abcdef8.cloudfront.net",
         "JOB_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/jobs",
@@ -62,6 +63,7 @@ def settings() -> Settings:
 @dataclass
 class Aws:
     jobs_table: Any
+    cost_table: Any
     s3: Any
     sqs: Any
     queue_url: str
@@ -73,13 +75,14 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     with mock_aws():
         dynamodb = boto3.resource("dynamodb")
         table = dynamodb.create_table(TableName="jobs", **table_definition("JobsTable"))
+        cost_table = dynamodb.create_table(TableName="costs", **table_definition("CostTrackingTable"))
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket="outputs")
         sqs = boto3.client("sqs")
         queue_url = sqs.create_queue(QueueName="jobs")["QueueUrl"]
         monkeypatch.setenv("JOB_QUEUE_URL", queue_url)
         get_settings.cache_clear()
-        yield Aws(jobs_table=table, s3=s3, sqs=sqs, queue_url=queue_url)
+        yield Aws(jobs_table=table, cost_table=cost_table, s3=s3, sqs=sqs, queue_url=queue_url)
 
 
 @pytest.fixture

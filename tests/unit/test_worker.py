@@ -7,10 +7,13 @@ import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from boto3.dynamodb.conditions import Key
 
+from shared.costs import CostLedger
 from shared.jobs import JobRepository
 from shared.providers import Generation, ModelCallError
 from tests.unit.conftest import load_event
@@ -58,7 +61,12 @@ def put_job(aws, models=(MICRO, LITE), status="QUEUED", job_id=JOB):
 
 def runner(aws, settings, provider, now=None):
     kwargs = {"now": now} if now else {}
-    return JobRunner(jobs=JobRepository(aws.jobs_table), provider=provider, s3=aws.s3, settings=settings, **kwargs)
+    costs = CostLedger(aws.cost_table, retention_days=settings.cost_retention_days)
+    return JobRunner(jobs=JobRepository(aws.jobs_table), costs=costs, provider=provider, s3=aws.s3, settings=settings, **kwargs)
+
+
+def cost_records(aws, job_id=JOB):
+    return aws.cost_table.query(KeyConditionExpression=Key("jobId").eq(job_id))["Items"]
 
 
 def test_all_models_succeed_completed_with_outputs_and_cost(aws, settings):
@@ -79,6 +87,11 @@ def test_all_models_succeed_completed_with_outputs_and_cost(aws, settings):
         assert obj["ContentType"].startswith("text/plain")
     # Nova Micro: 10 in x 0.000035/1k + 20 out x 0.00014/1k; Nova Lite: 10 x 0.00006/1k + 20 x 0.00024/1k
     assert float(job["costUsd"]) == pytest.approx(0.00000315 + 0.0000054)
+    records = {r["callId"]: r for r in cost_records(aws)}
+    assert set(records) == {MICRO, LITE}
+    assert float(records[MICRO]["costUsd"]) == pytest.approx(0.00000315)
+    assert (records[MICRO]["inputTokens"], records[MICRO]["outputTokens"], records[MICRO]["owner"]) == (10, 20, "k1")
+    assert records[MICRO]["expiresAt"] > int(time.time()) + 399 * 86400  # TTL: the retention, 400 days
     assert "leaseUntil" not in job
     assert job["finishedAt"]
 
@@ -90,6 +103,7 @@ def test_one_model_failing_makes_the_job_partial_with_the_reason(aws, settings):
     job = aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]
     assert job["results"][LITE]["error"] == {"code": "AccessDeniedException", "message": "no access"}
     assert "AccessDeniedException" in job["error"]
+    assert [r["callId"] for r in cost_records(aws)] == [MICRO]  # a failed call costs nothing
 
 
 def test_every_model_failing_fails_the_job(aws, settings):
@@ -114,6 +128,7 @@ def test_a_redelivered_message_for_a_finished_job_does_no_work(aws, settings):
     assert again.status == "COMPLETED"
     assert again.ran_models == 0
     assert len(provider.calls) == 2
+    assert len(cost_records(aws)) == 2
 
 
 def test_a_duplicate_while_running_does_no_work(aws, settings):
@@ -134,6 +149,7 @@ def test_a_takeover_after_a_dead_worker_calls_only_the_missing_models(aws, setti
     outcome = runner(aws, settings, provider).run(JOB)
     assert outcome.status == "COMPLETED"
     assert provider.calls == [LITE]
+    assert [r["callId"] for r in cost_records(aws)] == [LITE]  # the dead worker's call was not recorded here
     assert float(aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]["costUsd"]) > 0.001
 
 
@@ -212,3 +228,13 @@ def test_one_bad_record_does_not_redeliver_the_good_one(aws, context, stubbed_be
     response = worker_app.handler(event, context)
     assert response == {"batchItemFailures": [{"itemIdentifier": "bad-1"}]}
     assert aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]["status"] == "FAILED"
+
+
+def test_a_call_is_recorded_once_even_if_written_twice(aws, settings):
+    ledger = CostLedger(aws.cost_table, retention_days=30)
+    now = datetime.now(UTC)
+    args = {"job_id": JOB, "owner": "k1", "model": MICRO, "kind": "text", "input_tokens": 1, "output_tokens": 2, "now": now}
+    assert ledger.record_call(**args, cost_usd=Decimal("0.1"))
+    assert not ledger.record_call(**args, cost_usd=Decimal("0.2"))
+    (record,) = cost_records(aws)
+    assert record["costUsd"] == Decimal("0.1")

@@ -1,0 +1,56 @@
+"""The CostTracking table: one record per model call, written once.
+
+Key: jobId + callId (the model's id within the job), so a redelivered or
+taken-over job can never record the same call twice. Records expire (TTL on
+expiresAt) after the retention the deployment sets."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shared.jobs import iso
+
+
+class CostLedger:
+    def __init__(self, table: Any, *, retention_days: int) -> None:
+        self._table = table
+        self._retention = timedelta(days=retention_days)
+
+    def record_call(
+        self,
+        *,
+        job_id: str,
+        owner: str,
+        model: str,
+        kind: str,
+        input_tokens: int,
+        output_tokens: int,
+        cost_usd: Decimal,
+        now: datetime,
+    ) -> bool:
+        """Write the record of one call; False if it was already recorded."""
+        try:
+            self._table.put_item(
+                Item={
+                    "jobId": job_id,
+                    "callId": model,
+                    "owner": owner,
+                    "model": model,
+                    "kind": kind,
+                    "inputTokens": input_tokens,
+                    "outputTokens": output_tokens,
+                    "costUsd": cost_usd,
+                    "createdAt": iso(now),
+                    "expiresAt": int((now + self._retention).timestamp()),
+                },
+                ConditionExpression="attribute_not_exists(callId)",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
