@@ -32,11 +32,18 @@ def error_response(status_code: int, code: str, message: str, *, details: Any = 
     )
 
 
+# Where Powertools says a value came from; the field name alone is clearer.
+_LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
+
+
 def _describe_validation_errors(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, str]]]:
-    """Turn pydantic's error list into one readable sentence naming each field."""
-    details = []
+    """Turn pydantic's error list into one readable sentence naming each field:
+    "prompt is required; limit: input should be less than or equal to 100"."""
+    details, parts = [], []
     for err in errors:
-        loc = [str(part) for part in err.get("loc", ()) if part not in ("body",)]
+        loc = [str(part) for part in err.get("loc", ())]
+        if loc and loc[0] in _LOCATIONS:
+            loc = loc[1:]
         field = ".".join(loc) or "body"
         kind = err.get("type", "")
         if kind == "json_invalid":
@@ -45,13 +52,15 @@ def _describe_validation_errors(errors: list[dict[str, Any]]) -> tuple[str, list
             msg = "is required"
         elif kind == "extra_forbidden":
             msg = "is not a known field"
-        else:
+        elif kind == "value_error":  # our own validators' phrasing: "must ..."
+            msg = err.get("msg", "is invalid").removeprefix("Value error, ")
+        else:  # pydantic's own sentence: "Input should be ..."
             msg = err.get("msg", "is invalid")
-            msg = msg.removeprefix("Value error, ")
-        details.append({"field": field, "message": msg})
-    sentence = "; ".join(
-        f"the request body {d['message']}" if d["field"] == "body" else f"{d['field']} {d['message']}" for d in details
-    )
+            msg = ": " + msg[:1].lower() + msg[1:]
+        details.append({"field": field, "message": msg.removeprefix(": ")})
+        subject = "the request body" if field == "body" else field
+        parts.append(f"{subject}{msg}" if msg.startswith(":") else f"{subject} {msg}")
+    sentence = "; ".join(parts)
     return sentence or "the request is invalid", details
 
 
@@ -65,7 +74,8 @@ def make_resolver(metrics: Metrics | None = None) -> APIGatewayRestResolver:
     @app.exception_handler(RequestValidationError)
     def _validation(exc: RequestValidationError) -> Response:
         errors = list(exc.errors())
-        if app.current_event.body in (None, ""):
+        body_errors = any(err.get("loc", ("",))[0] == "body" for err in errors)
+        if body_errors and app.current_event.body in (None, ""):
             errors = [{"loc": ("body",), "type": "missing", "msg": "is required"}]
         message, details = _describe_validation_errors(errors)
         logger.info("request refused", extra={"reason": "validation", "fields": [d["field"] for d in details]})

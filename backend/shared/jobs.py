@@ -52,6 +52,23 @@ class JobRepository:
     def get(self, job_id: str) -> dict[str, Any] | None:
         return self._table.get_item(Key={"jobId": job_id}, ConsistentRead=True).get("Item")
 
+    def list_for_owner(
+        self, owner: str, *, index: str, limit: int, start_key: dict[str, str] | None = None
+    ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+        """One page of the owner's jobs, newest first, and the key to continue from."""
+        kwargs: dict[str, Any] = {
+            "IndexName": index,
+            "KeyConditionExpression": "#owner = :owner",
+            "ExpressionAttributeNames": {"#owner": "owner"},
+            "ExpressionAttributeValues": {":owner": owner},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if start_key:
+            kwargs["ExclusiveStartKey"] = start_key
+        response = self._table.query(**kwargs)
+        return response.get("Items", []), response.get("LastEvaluatedKey")
+
     def claim(self, job_id: str, *, now: datetime, lease_seconds: int) -> dict[str, Any] | None:
         """QUEUED -> RUNNING, or take over a RUNNING job whose lease has expired
         (its worker died). Returns the job as claimed, or None if it is not
@@ -153,6 +170,15 @@ class JobRepository:
                 return False
             raise
         return True
+
+
+LISTED_FIELDS = ("jobId", "status", "kind", "models", "costUsd", "createdAt", "updatedAt")
+
+
+def listing_view(job: dict[str, Any]) -> dict[str, Any]:
+    """A job as GET /jobs lists it (what the owner index projects)."""
+    job = from_dynamo(job)
+    return {k: job[k] for k in LISTED_FIELDS if k in job}
 
 
 def public_view(job: dict[str, Any], *, cdn_domain: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from functools import lru_cache
 class Settings:
     environment: str
     jobs_table: str
+    jobs_owner_index: str
     cost_table: str
     cost_retention_days: int
     outputs_bucket: str
@@ -30,6 +31,7 @@ class Settings:
         return cls(
             environment=env.get("GENSTACK_ENV", "dev"),
             jobs_table=env.get("JOBS_TABLE", ""),
+            jobs_owner_index=env.get("JOBS_OWNER_INDEX", "owner-createdAt-index"),
             cost_table=env.get("COST_TABLE", ""),
             cost_retention_days=int(env.get("COST_RETENTION_DAYS", "400")),
             outputs_bucket=env.get("OUTPUTS_BUCKET", ""),

@@ -1,17 +1,22 @@
-"""GET /status/{jobId}: a job as its owner sees it. GET /health: liveness."""
+"""GET /status/{jobId}: a job as its owner sees it. GET /jobs: the caller's jobs,
+newest first, a page at a time. GET /health: liveness."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import clients
 from shared.api import caller_id, make_resolver, resolve
 from shared.errors import InvalidRequest, JobNotFound
-from shared.jobs import JobRepository, public_view
+from shared.jobs import JobRepository, listing_view, public_view
 from shared.settings import get_settings
 
 logger = Logger()
@@ -38,6 +43,49 @@ def status(job_id: str) -> dict[str, Any]:
         owner=caller_id(app.current_event),
         jobs=JobRepository(clients.dynamodb_table(settings.jobs_table)),
         cdn_domain=settings.cdn_domain,
+    )
+
+
+_PAGE_KEYS = frozenset({"jobId", "owner", "createdAt"})
+
+
+def encode_token(last_key: dict[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(last_key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_token(token: str, *, owner: str) -> dict[str, str]:
+    """The page key a nextToken carries; it must be one of the caller's own."""
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, ValueError):
+        key = None
+    valid = isinstance(key, dict) and set(key) == _PAGE_KEYS and all(isinstance(v, str) for v in key.values())
+    if not valid or key["owner"] != owner:
+        raise InvalidRequest("nextToken is not a token this API returned to this key", details={"field": "nextToken"})
+    return key
+
+
+def list_jobs_page(owner: str, *, limit: int, token: str | None, jobs: JobRepository, index: str) -> dict[str, Any]:
+    start = decode_token(token, owner=owner) if token else None
+    items, last_key = jobs.list_for_owner(owner, index=index, limit=limit, start_key=start)
+    page: dict[str, Any] = {"jobs": [listing_view(item) for item in items]}
+    if last_key:
+        page["nextToken"] = encode_token(last_key)
+    return page
+
+
+@app.get("/jobs")
+def list_jobs(
+    limit: Annotated[int, Query(ge=1, le=100, description="Jobs per page.")] = 20,
+    next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048, description="From the previous page.")] = None,
+) -> dict[str, Any]:
+    settings = get_settings()
+    return list_jobs_page(
+        caller_id(app.current_event),
+        limit=limit,
+        token=next_token,
+        jobs=JobRepository(clients.dynamodb_table(settings.jobs_table)),
+        index=settings.jobs_owner_index,
     )
 
 

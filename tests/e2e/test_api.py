@@ -126,3 +126,15 @@ def test_the_printed_quickstart_runs_to_completed(deployment):
     assert final["status"] == "COMPLETED"
     assert len(final["results"]) == 2
     assert object_line == final["results"][0]["text"]  # the output object, read from S3
+
+
+def test_jobs_lists_the_callers_jobs_newest_first(deployment, second_key):
+    first = call(deployment, "POST", "/generate", {"prompt": "one", "models": MODELS[:1]}, key=second_key).body["jobId"]
+    second = call(deployment, "POST", "/generate", {"prompt": "two", "models": MODELS[:1]}, key=second_key).body["jobId"]
+    page = call(deployment, "GET", "/jobs?limit=1", key=second_key)
+    assert page.status == 200, page
+    assert [j["jobId"] for j in page.body["jobs"]] == [second]
+    rest = call(deployment, "GET", f"/jobs?limit=100&nextToken={page.body['nextToken']}", key=second_key)
+    assert first in [j["jobId"] for j in rest.body["jobs"]]
+    mine = call(deployment, "GET", "/jobs?limit=100")
+    assert not {first, second} & {j["jobId"] for j in mine.body["jobs"]}

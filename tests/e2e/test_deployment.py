@@ -79,6 +79,7 @@ def test_every_method_but_health_requires_a_key(deployment):
     assert required == {
         ("POST", "/generate"): True,
         ("GET", "/status/{jobId}"): True,
+        ("GET", "/jobs"): True,
         ("POST", "/enhance"): True,
         ("GET", "/health"): False,
     }

@@ -24,6 +24,7 @@ def standalone_parameters(deployment) -> dict[str, dict[str, str]]:
         "database": {},
         "iam": {
             "JobsTableArn": ACCOUNT_ARN.format(service="dynamodb", resource="table/jobs"),
+            "JobsOwnerIndexName": "owner-createdAt-index",
             "CostTrackingTableArn": ACCOUNT_ARN.format(service="dynamodb", resource="table/costs"),
             "OutputsBucketArn": "arn:aws:s3:::outputs-bucket",
             "JobQueueArn": ACCOUNT_ARN.format(service="sqs", resource="jobs"),

@@ -233,6 +233,7 @@ def test_every_route_but_health_requires_an_api_key():
     assert routes == {
         ("post", "/generate"): True,
         ("get", "/status/{jobId}"): True,
+        ("get", "/jobs"): True,
         ("post", "/enhance"): True,
         ("get", "/health"): False,
     }
