@@ -9,10 +9,11 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-# Standard retry mode backs off on throttling; Bedrock calls get long read
-# timeouts (generation can take a minute), API-side calls short ones.
+from shared.settings import get_settings
+
+# Standard retry mode backs off on throttling. API-side calls get short
+# timeouts; /enhance must answer within API Gateway's 29 s.
 _AWS_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=10)
-_BEDROCK_CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5, read_timeout=120)
 _BEDROCK_SYNC_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=3, read_timeout=25)
 
 
@@ -33,8 +34,12 @@ def s3() -> Any:
 
 @lru_cache(maxsize=1)
 def bedrock_runtime() -> Any:
-    """For the worker: long read timeout, more retries."""
-    return boto3.client("bedrock-runtime", config=_BEDROCK_CONFIG)
+    """For the worker: the per-call timeout of the settings, and no retries of
+    botocore's own: the worker retries with jittered backoff (worker.service)."""
+    timeout = get_settings().model_call_timeout_seconds
+    return boto3.client(
+        "bedrock-runtime", config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=timeout)
+    )
 
 
 @lru_cache(maxsize=1)

@@ -23,6 +23,8 @@ class Settings:
     max_models_per_job: int
     inline_text_chars: int
     model_max_tokens: int
+    model_call_timeout_seconds: int
+    model_call_attempts: int
     job_lease_seconds: int
 
     @classmethod
@@ -44,6 +46,10 @@ class Settings:
             # Text results up to this size are also returned inline by /status.
             inline_text_chars=int(env.get("INLINE_TEXT_CHARS", "8000")),
             model_max_tokens=int(env.get("MODEL_MAX_TOKENS", "2048")),
+            # Per attempt; with the attempts and backoff a call stays well within
+            # the worker's 900 s timeout (4 x 120 s + at most 35 s of waits).
+            model_call_timeout_seconds=int(env.get("MODEL_CALL_TIMEOUT_SECONDS", "120")),
+            model_call_attempts=int(env.get("MODEL_CALL_ATTEMPTS", "4")),
             # A worker owns a RUNNING job this long; past it, a redelivered
             # message may take the job over (the worker is then surely dead:
             # the lease outlives the function timeout).

@@ -3,7 +3,9 @@ S3 and every result in the job, then move it to a terminal status."""
 
 from __future__ import annotations
 
+import random
 import re
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,6 +32,35 @@ def output_key(job_id: str, model: str, extension: str) -> str:
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """Retries of a model call that failed for a passing reason (throttling,
+    model timeout): exponential backoff with full jitter, so parallel calls
+    throttled together do not retry together."""
+
+    attempts: int = 4
+    base_delay: float = 1.0
+    max_delay: float = 20.0
+
+    def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
+        return min(self.max_delay, self.base_delay * 2 ** (attempt - 1)) * rand()
+
+
+def call_with_retries(
+    call: Callable[[], Generation], policy: RetryPolicy, *, sleep: Callable[[float], None] = time.sleep
+) -> Generation:
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return call()
+        except ModelCallError as exc:
+            if not exc.retryable or attempt == policy.attempts:
+                raise
+            delay = policy.delay(attempt)
+            logger.info("model call retried", extra={"code": exc.code, "attempt": attempt, "delaySeconds": round(delay, 2)})
+            sleep(delay)
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+@dataclass(frozen=True)
 class RunOutcome:
     job_id: str
     status: str  # the job's status after this run, or why nothing was run
@@ -53,6 +84,8 @@ class JobRunner:
         s3: Any,
         settings: Settings,
         now: Callable[[], datetime] = utc_now,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._jobs = jobs
         self._costs = costs
@@ -60,6 +93,8 @@ class JobRunner:
         self._s3 = s3
         self._settings = settings
         self._now = now
+        self._retry = retry or RetryPolicy(attempts=settings.model_call_attempts)
+        self._sleep = sleep
 
     def run(self, job_id: str) -> RunOutcome:
         job = self._jobs.claim(job_id, now=self._now(), lease_seconds=self._settings.job_lease_seconds)
@@ -114,9 +149,10 @@ class JobRunner:
         return RunOutcome(job_id, status.value, ran_models=len(pending))
 
     def _call_model(self, job: dict[str, Any], model: str, spec: ModelSpec) -> tuple[str, dict[str, Any]]:
+        max_tokens = min(self._settings.model_max_tokens, spec.max_output_tokens)
         try:
-            generation = self._provider.generate(
-                model, job["prompt"], max_tokens=min(self._settings.model_max_tokens, spec.max_output_tokens)
+            generation = call_with_retries(
+                lambda: self._provider.generate(model, job["prompt"], max_tokens=max_tokens), self._retry, sleep=self._sleep
             )
         except ModelCallError as exc:
             logger.warning("model call failed", extra={"jobId": job["jobId"], "model": model, "code": exc.code})

@@ -18,16 +18,17 @@ from shared.jobs import JobRepository
 from shared.providers import Generation, ModelCallError
 from tests.unit.conftest import load_event
 from worker import app as worker_app
-from worker.service import JobRunner, final_status, output_key
+from worker.service import JobRunner, RetryPolicy, final_status, output_key
 
 JOB = "3f1c2d9e-8a4b-4c1d-9e2f-5a6b7c8d9e0f"  # the job of events/worker-sqs.json
 MICRO, LITE = "amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0"
 
 
 class FakeProvider:
-    """Answers per model: text, or a ModelCallError; counts calls; optional delay."""
+    """Answers per model: text, or a ModelCallError (or a list of answers, one
+    per successive call); counts calls; optional delay."""
 
-    def __init__(self, replies: dict[str, str | ModelCallError], delay: float = 0.0) -> None:
+    def __init__(self, replies: dict[str, str | ModelCallError | list], delay: float = 0.0) -> None:
         self.replies = replies
         self.delay = delay
         self.calls: list[str] = []
@@ -38,6 +39,8 @@ class FakeProvider:
             self.calls.append(model)
         time.sleep(self.delay)
         reply = self.replies[model]
+        if isinstance(reply, list):
+            reply = reply.pop(0)
         if isinstance(reply, ModelCallError):
             raise reply
         return Generation(model, reply.encode(), "text/plain; charset=utf-8", "txt", 10, 20, 5, text=reply)
@@ -59,8 +62,9 @@ def put_job(aws, models=(MICRO, LITE), status="QUEUED", job_id=JOB):
     )
 
 
-def runner(aws, settings, provider, now=None):
+def runner(aws, settings, provider, now=None, sleeps=None):
     kwargs = {"now": now} if now else {}
+    kwargs["sleep"] = (sleeps if sleeps is not None else []).append  # record backoff delays instead of waiting
     costs = CostLedger(aws.cost_table, retention_days=settings.cost_retention_days)
     return JobRunner(jobs=JobRepository(aws.jobs_table), costs=costs, provider=provider, s3=aws.s3, settings=settings, **kwargs)
 
@@ -220,14 +224,16 @@ def test_a_malformed_message_fails_the_invocation_so_it_is_retried_then_dead_let
 
 def test_one_bad_record_does_not_redeliver_the_good_one(aws, context, stubbed_bedrock):
     put_job(aws, models=(MICRO,))
-    stubbed_bedrock.add_client_error("converse", service_error_code="ThrottlingException", service_message="slow")
+    stubbed_bedrock.add_client_error("converse", service_error_code="AccessDeniedException", service_message="no access")
     event = load_event("worker-sqs.json")
     bad = json.loads(json.dumps(event["Records"][0]))
     bad["messageId"], bad["body"] = "bad-1", "not json"
     event["Records"].append(bad)
     response = worker_app.handler(event, context)
     assert response == {"batchItemFailures": [{"itemIdentifier": "bad-1"}]}
-    assert aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]["status"] == "FAILED"
+    job = aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]
+    assert job["status"] == "FAILED"
+    assert job["results"][MICRO]["error"]["code"] == "AccessDeniedException"
 
 
 def test_a_call_is_recorded_once_even_if_written_twice(aws, settings):
@@ -238,3 +244,39 @@ def test_a_call_is_recorded_once_even_if_written_twice(aws, settings):
     assert not ledger.record_call(**args, cost_usd=Decimal("0.2"))
     (record,) = cost_records(aws)
     assert record["costUsd"] == Decimal("0.1")
+
+
+THROTTLED = ModelCallError("ThrottlingException", "slow down", retryable=True)
+
+
+def test_a_throttled_call_is_retried_with_backoff_then_succeeds(aws, settings):
+    put_job(aws, models=(MICRO,))
+    provider = FakeProvider({MICRO: [THROTTLED, THROTTLED, "finally"]})
+    sleeps: list[float] = []
+    assert runner(aws, settings, provider, sleeps=sleeps).run(JOB).status == "COMPLETED"
+    assert provider.calls == [MICRO] * 3
+    assert len(sleeps) == 2
+    assert 0 <= sleeps[0] <= 1.0
+    assert 0 <= sleeps[1] <= 2.0
+
+
+def test_retries_stop_after_the_attempts_and_the_reason_is_kept(aws, settings):
+    put_job(aws, models=(MICRO,))
+    provider = FakeProvider({MICRO: THROTTLED})
+    assert runner(aws, settings, provider).run(JOB).status == "FAILED"
+    assert len(provider.calls) == settings.model_call_attempts == 4
+    result = aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]["results"][MICRO]
+    assert result["error"]["code"] == "ThrottlingException"
+
+
+def test_a_permanent_error_is_not_retried(aws, settings):
+    put_job(aws, models=(MICRO,))
+    provider = FakeProvider({MICRO: ModelCallError("ValidationException", "bad", retryable=False)})
+    runner(aws, settings, provider).run(JOB)
+    assert provider.calls == [MICRO]
+
+
+def test_backoff_is_exponential_capped_and_fully_jittered():
+    policy = RetryPolicy(attempts=6, base_delay=1.0, max_delay=5.0)
+    assert [policy.delay(a, rand=lambda: 1.0) for a in range(1, 6)] == [1.0, 2.0, 4.0, 5.0, 5.0]
+    assert policy.delay(3, rand=lambda: 0.0) == 0.0
