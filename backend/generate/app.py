@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from generate.idempotency import idempotency_key, idempotent_submission
 from generate.service import submit_job
 from shared import clients
 from shared.api import caller_id, make_resolver, resolve
@@ -21,12 +22,12 @@ metrics = Metrics()
 app = make_resolver(metrics)
 
 
-@app.post("/generate")
-def generate(request: GenerateRequest) -> Response[dict[str, Any]]:
+def accept(request: GenerateRequest, owner: str) -> dict[str, Any]:
+    """Submit the job; what the 202 says about it."""
     settings = get_settings()
     job = submit_job(
         request,
-        owner=caller_id(app.current_event),
+        owner=owner,
         settings=settings,
         jobs=JobRepository(clients.dynamodb_table(settings.jobs_table)),
         sqs=clients.sqs(),
@@ -35,12 +36,23 @@ def generate(request: GenerateRequest) -> Response[dict[str, Any]]:
     metrics.add_metric(name="ModelsPerJob", unit=MetricUnit.Count, value=len(job["models"]))
     # A relative reference (RFC 3986): resolved against the URL of this
     # request it names the job's status route, on AWS and on local emulators.
-    status_url = f"status/{job['jobId']}"
+    return {"jobId": job["jobId"], "status": job["status"], "statusUrl": f"status/{job['jobId']}", "createdAt": job["createdAt"]}
+
+
+@app.post("/generate")
+def generate(request: GenerateRequest) -> Response[dict[str, Any]]:
+    owner = caller_id(app.current_event)
+    key = idempotency_key(app.current_event)
+    if key is None:
+        accepted = accept(request, owner)
+    else:
+        submit = idempotent_submission(get_settings().idempotency_table, app.lambda_context)
+        accepted = submit(submission={"key": f"{owner}#{key}", "request": request.model_dump(by_alias=True)}, run=accept)
     return Response(
         status_code=202,
         content_type=content_types.APPLICATION_JSON,
-        body={"jobId": job["jobId"], "status": job["status"], "statusUrl": status_url, "createdAt": job["createdAt"]},
-        headers={"Location": status_url},
+        body=accepted,
+        headers={"Location": accepted["statusUrl"]},
     )
 
 

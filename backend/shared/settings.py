@@ -13,6 +13,7 @@ class Settings:
     jobs_table: str
     jobs_owner_index: str
     cost_table: str
+    idempotency_table: str
     cost_retention_days: int
     outputs_bucket: str
     cdn_domain: str
@@ -35,6 +36,7 @@ class Settings:
             jobs_table=env.get("JOBS_TABLE", ""),
             jobs_owner_index=env.get("JOBS_OWNER_INDEX", "owner-createdAt-index"),
             cost_table=env.get("COST_TABLE", ""),
+            idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
             cost_retention_days=int(env.get("COST_RETENTION_DAYS", "400")),
             outputs_bucket=env.get("OUTPUTS_BUCKET", ""),
             cdn_domain=env.get("CDN_DOMAIN", ""),

@@ -56,10 +56,11 @@ def call(
     *,
     key: str | None = "default",
     content_type="application/json",
+    headers: dict[str, str] | None = None,
 ) -> Reply:
     """One request to the real API Gateway data plane of the emulator."""
     data = None
-    headers = {}
+    headers = dict(headers or {})
     if body is not None:
         data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         headers["Content-Type"] = content_type

@@ -138,3 +138,14 @@ def test_jobs_lists_the_callers_jobs_newest_first(deployment, second_key):
     assert first in [j["jobId"] for j in rest.body["jobs"]]
     mine = call(deployment, "GET", "/jobs?limit=100")
     assert not {first, second} & {j["jobId"] for j in mine.body["jobs"]}
+
+
+def test_an_idempotent_replay_returns_the_same_job(deployment):
+    headers = {"Idempotency-Key": f"e2e-{uuid.uuid4()}"}
+    body = {"prompt": "only once", "models": MODELS[:1]}
+    first = call(deployment, "POST", "/generate", body, headers=headers)
+    second = call(deployment, "POST", "/generate", body, headers=headers)
+    assert first.status == second.status == 202
+    assert first.body["jobId"] == second.body["jobId"]
+    reused = call(deployment, "POST", "/generate", {**body, "prompt": "another"}, headers=headers)
+    assert (reused.status, reused.body["error"]["code"]) == (422, "IDEMPOTENCY_KEY_REUSED")

@@ -39,6 +39,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "GENSTACK_ENV": "dev",
         "JOBS_TABLE": "jobs",
         "COST_TABLE": "costs",
+        "IDEMPOTENCY_TABLE": "idempotency",
         "OUTPUTS_BUCKET": "outputs",
         "CDN_DOMAIN": "d111111abcdef8.cloudfront.net",
         "JOB_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/jobs",
@@ -76,6 +77,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         dynamodb = boto3.resource("dynamodb")
         table = dynamodb.create_table(TableName="jobs", **table_definition("JobsTable"))
         cost_table = dynamodb.create_table(TableName="costs", **table_definition("CostTrackingTable"))
+        dynamodb.create_table(TableName="idempotency", **table_definition("IdempotencyTable"))
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket="outputs")
         sqs = boto3.client("sqs")
