@@ -11,6 +11,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from enhance.service import enhance_prompt
 from shared import clients
 from shared.api import caller_id, make_resolver, resolve
+from shared.budgets import BudgetLedger
+from shared.jobs import utc_now
 from shared.models import EnhanceRequest, ensure_prompt_fits
 from shared.providers import ConverseTextProvider
 from shared.settings import get_settings
@@ -23,10 +25,16 @@ app = make_resolver(metrics)
 @app.post("/enhance")
 def enhance(request: EnhanceRequest) -> dict[str, Any]:
     settings = get_settings()
-    caller_id(app.current_event)  # refuses a request without a key
+    owner = caller_id(app.current_event)
     ensure_prompt_fits(request.prompt, settings.max_prompt_chars)
     result = enhance_prompt(
-        request.prompt, request.kind, settings=settings, provider=ConverseTextProvider(clients.bedrock_runtime_sync())
+        request.prompt,
+        request.kind,
+        owner=owner,
+        settings=settings,
+        provider=ConverseTextProvider(clients.bedrock_runtime_sync()),
+        ledger=BudgetLedger(clients.dynamodb_table(settings.budget_table), monthly_limit=settings.monthly_key_budget_usd),
+        now=utc_now(),
     )
     metrics.add_metric(name="PromptsEnhanced", unit=MetricUnit.Count, value=1)
     logger.info("prompt enhanced", extra={"model": result["model"], "outputTokens": result["outputTokens"]})

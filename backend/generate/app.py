@@ -13,6 +13,7 @@ from generate.idempotency import idempotency_key, idempotent_submission
 from generate.service import submit_job
 from shared import clients
 from shared.api import caller_id, make_resolver, resolve
+from shared.budgets import BudgetLedger
 from shared.jobs import JobRepository
 from shared.models import GenerateRequest
 from shared.settings import get_settings
@@ -30,6 +31,7 @@ def accept(request: GenerateRequest, owner: str) -> dict[str, Any]:
         owner=owner,
         settings=settings,
         jobs=JobRepository(clients.dynamodb_table(settings.jobs_table)),
+        ledger=BudgetLedger(clients.dynamodb_table(settings.budget_table), monthly_limit=settings.monthly_key_budget_usd),
         sqs=clients.sqs(),
     )
     metrics.add_metric(name="JobsQueued", unit=MetricUnit.Count, value=1)

@@ -6,11 +6,13 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from shared.errors import GenstackError, InvalidRequest, UnknownModel, UnsupportedKind
+from shared.budgets import BudgetLedger
+from shared.errors import GenstackError, InvalidRequest, MonthlyBudgetExceeded, UnknownModel, UnsupportedKind
 from shared.jobs import JobRepository, iso, utc_now
 from shared.models import GenerateRequest, JobStatus, ensure_prompt_fits
 from shared.registry import enabled_specs
@@ -24,6 +26,47 @@ SUPPORTED_KINDS = ("text",)
 class QueueUnavailable(GenstackError):
     status_code = 503
     code = "QUEUE_UNAVAILABLE"
+
+
+class JobBudgetTooSmall(GenstackError):
+    status_code = 402
+    code = "JOB_BUDGET_TOO_SMALL"
+
+
+def job_budget(request: GenerateRequest, settings: Settings) -> Decimal:
+    """The job's budget: the request's, which may not exceed the deployment's maximum (the default)."""
+    cap = settings.max_job_budget_usd
+    if request.budget_usd is None:
+        return cap
+    budget = Decimal(str(request.budget_usd))
+    if budget > cap:
+        raise InvalidRequest(
+            f"budgetUsd may be at most {cap} in this deployment", details={"field": "budgetUsd", "max": float(cap)}
+        )
+    return budget
+
+
+def check_budgets(
+    request: GenerateRequest, *, owner: str, budget: Decimal, settings: Settings, ledger: BudgetLedger, now: datetime
+) -> Decimal:
+    """Refuse up front a job whose worst-case cost cannot fit; returns that cost.
+    (The worker enforces both budgets again, atomically, call by call.)"""
+    specs = enabled_specs(settings.enabled_models)
+    estimate = sum((specs[m].estimate_usd(len(request.prompt), settings.model_max_tokens) for m in request.models), Decimal(0))
+    if estimate > budget:
+        raise JobBudgetTooSmall(
+            f"this job may cost up to ${estimate:.6f}, more than its budget of ${budget}; "
+            "raise budgetUsd or use fewer or cheaper models",
+            details={"estimatedUsd": float(estimate), "budgetUsd": float(budget)},
+        )
+    spent = ledger.spent(owner, now)
+    if spent + estimate > ledger.monthly_limit:
+        raise MonthlyBudgetExceeded(
+            f"this API key has spent ${spent:.6f} of its ${ledger.monthly_limit} this month; "
+            f"this job may cost up to ${estimate:.6f}",
+            details={"spentUsd": float(spent), "monthlyBudgetUsd": float(ledger.monthly_limit), "estimatedUsd": float(estimate)},
+        )
+    return estimate
 
 
 def validate(request: GenerateRequest, settings: Settings) -> None:
@@ -59,6 +102,7 @@ def submit_job(
     owner: str,
     settings: Settings,
     jobs: JobRepository,
+    ledger: BudgetLedger,
     sqs: Any,
     now: Callable[[], datetime] = utc_now,
     new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
@@ -69,7 +113,10 @@ def submit_job(
     never sits QUEUED forever) and the caller gets a 503 to retry.
     """
     validate(request, settings)
-    created = iso(now())
+    budget = job_budget(request, settings)
+    started = now()
+    estimate = check_budgets(request, owner=owner, budget=budget, settings=settings, ledger=ledger, now=started)
+    created = iso(started)
     job: dict[str, Any] = {
         "jobId": new_id(),
         "owner": owner,
@@ -79,11 +126,11 @@ def submit_job(
         "models": request.models,
         "results": {},
         "costUsd": 0,
+        "budgetUsd": float(budget),
+        "estimatedUsd": float(estimate),
         "createdAt": created,
         "updatedAt": created,
     }
-    if request.budget_usd is not None:
-        job["budgetUsd"] = request.budget_usd
     jobs.create(job)
     try:
         sqs.send_message(QueueUrl=settings.job_queue_url, MessageBody=json.dumps({"jobId": job["jobId"]}))

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from shared.jobs import iso
@@ -19,6 +20,16 @@ class CostLedger:
     def __init__(self, table: Any, *, retention_days: int) -> None:
         self._table = table
         self._retention = timedelta(days=retention_days)
+
+    def spent_on(self, job_id: str) -> Decimal:
+        """What a job's recorded calls cost: the source of truth for its costUsd."""
+        total, kwargs = Decimal(0), {"KeyConditionExpression": Key("jobId").eq(job_id), "ProjectionExpression": "costUsd"}
+        while True:
+            page = self._table.query(**kwargs)
+            total += sum((Decimal(item["costUsd"]) for item in page.get("Items", [])), Decimal(0))
+            if "LastEvaluatedKey" not in page:
+                return total
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def record_call(
         self,

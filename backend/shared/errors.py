@@ -62,3 +62,10 @@ class ModelUnavailable(GenstackError):
 
     status_code = 502
     code = "MODEL_UNAVAILABLE"
+
+
+class MonthlyBudgetExceeded(GenstackError):
+    """The API key's monthly budget cannot cover the request."""
+
+    status_code = 429
+    code = "MONTHLY_BUDGET_EXCEEDED"

@@ -22,6 +22,15 @@ class ModelSpec:
     input_per_1k: Decimal
     output_per_1k: Decimal
 
+    def output_limit(self, deployment_max_tokens: int) -> int:
+        """The output tokens a call asks for: the deployment's cap, within the model's."""
+        return min(deployment_max_tokens, self.max_output_tokens)
+
+    def estimate_usd(self, prompt_chars: int, deployment_max_tokens: int) -> Decimal:
+        """The most a call can cost: a prompt of at most one token per three
+        characters (English averages about four) and every output token used."""
+        return self.cost_usd(-(-prompt_chars // 3), self.output_limit(deployment_max_tokens))
+
     def cost_usd(self, input_tokens: int, output_tokens: int) -> Decimal:
         cost = (self.input_per_1k * input_tokens + self.output_per_1k * output_tokens) / 1000
         return cost.quantize(Decimal("0.00000001"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 
 
@@ -14,6 +15,9 @@ class Settings:
     jobs_owner_index: str
     cost_table: str
     idempotency_table: str
+    budget_table: str
+    max_job_budget_usd: Decimal
+    monthly_key_budget_usd: Decimal
     cost_retention_days: int
     outputs_bucket: str
     cdn_domain: str
@@ -37,6 +41,10 @@ class Settings:
             jobs_owner_index=env.get("JOBS_OWNER_INDEX", "owner-createdAt-index"),
             cost_table=env.get("COST_TABLE", ""),
             idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
+            budget_table=env.get("BUDGET_TABLE", ""),
+            # A job's budget defaults to, and may not exceed, the deployment maximum.
+            max_job_budget_usd=Decimal(env.get("MAX_JOB_BUDGET_USD", "1.00")),
+            monthly_key_budget_usd=Decimal(env.get("MONTHLY_KEY_BUDGET_USD", "50.00")),
             cost_retention_days=int(env.get("COST_RETENTION_DAYS", "400")),
             outputs_bucket=env.get("OUTPUTS_BUCKET", ""),
             cdn_domain=env.get("CDN_DOMAIN", ""),

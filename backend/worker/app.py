@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import clients
+from shared.budgets import BudgetLedger
 from shared.costs import CostLedger
 from shared.jobs import JobRepository
 from shared.providers import ConverseTextProvider
@@ -39,6 +40,7 @@ def runner() -> JobRunner:
     return JobRunner(
         jobs=JobRepository(clients.dynamodb_table(settings.jobs_table)),
         costs=CostLedger(clients.dynamodb_table(settings.cost_table), retention_days=settings.cost_retention_days),
+        ledger=BudgetLedger(clients.dynamodb_table(settings.budget_table), monthly_limit=settings.monthly_key_budget_usd),
         provider=ConverseTextProvider(clients.bedrock_runtime()),
         s3=clients.s3(),
         settings=settings,

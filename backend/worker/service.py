@@ -15,6 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from shared.budgets import ZERO, BudgetLedger, JobBudget
 from shared.costs import CostLedger
 from shared.jobs import JobRepository, utc_now
 from shared.models import JobStatus
@@ -67,11 +68,34 @@ class RunOutcome:
     ran_models: int = 0
 
 
+def skipped(model: str, spec: ModelSpec, reason: str) -> dict[str, Any]:
+    return {
+        "model": model,
+        "kind": spec.kind,
+        "status": "SKIPPED",
+        "costUsd": 0,
+        "error": {"code": "BUDGET_EXCEEDED", "message": reason},
+    }
+
+
 def final_status(results: dict[str, Any], models: list[str]) -> JobStatus:
+    if any(results.get(m, {}).get("status") == "SKIPPED" for m in models):
+        return JobStatus.BUDGET_EXCEEDED
     succeeded = sum(1 for m in models if results.get(m, {}).get("status") == "SUCCEEDED")
     if succeeded == len(models):
         return JobStatus.COMPLETED
     return JobStatus.PARTIAL if succeeded else JobStatus.FAILED
+
+
+def failure_reason(status: JobStatus, results: dict[str, Any], models: list[str]) -> str | None:
+    """Why a job did not complete, model by model."""
+    if status is JobStatus.COMPLETED:
+        return None
+    problems = [
+        f"{m}: {results[m]['error']['code']}" for m in models if results.get(m, {}).get("status") in ("FAILED", "SKIPPED")
+    ]
+    prefix = "budget reached" if status is JobStatus.BUDGET_EXCEEDED else "model calls failed"
+    return f"{prefix} - " + "; ".join(problems)
 
 
 class JobRunner:
@@ -80,6 +104,7 @@ class JobRunner:
         *,
         jobs: JobRepository,
         costs: CostLedger,
+        ledger: BudgetLedger,
         provider: Provider,
         s3: Any,
         settings: Settings,
@@ -89,6 +114,7 @@ class JobRunner:
     ) -> None:
         self._jobs = jobs
         self._costs = costs
+        self._ledger = ledger
         self._provider = provider
         self._s3 = s3
         self._settings = settings
@@ -107,9 +133,12 @@ class JobRunner:
             # the job with the reason so it never stays RUNNING; if even that
             # write fails, the exception reaches SQS and the message is retried.
             logger.exception("job run failed", extra={"jobId": job_id})
-            cost = self._spent(self._jobs.get(job_id) or job)
             self._jobs.finish(
-                job_id, JobStatus.FAILED, cost_usd=cost, now=self._now(), error=f"internal error: {type(exc).__name__}"
+                job_id,
+                JobStatus.FAILED,
+                cost_usd=self._costs.spent_on(job_id),
+                now=self._now(),
+                error=f"internal error: {type(exc).__name__}",
             )
             return RunOutcome(job_id, JobStatus.FAILED.value)
 
@@ -129,54 +158,86 @@ class JobRunner:
         registry = load_registry()
         logger.info("job running", extra={"jobId": job_id, "models": len(models), "pending": len(pending)})
 
-        if pending:
-            with ThreadPoolExecutor(max_workers=len(pending), thread_name_prefix="model") as pool:
-                futures = [pool.submit(self._call_model, job, model, registry[model]) for model in pending]
+        # Reserve each call's worst case in the job's model order, before any
+        # call starts: what does not fit the job's or the key's budget is
+        # skipped, the rest runs in parallel.
+        budget = JobBudget(
+            Decimal(str(job.get("budgetUsd", self._settings.max_job_budget_usd))), spent=self._costs.spent_on(job_id)
+        )
+        to_run: list[tuple[str, Decimal]] = []
+        for model in pending:
+            estimate = registry[model].estimate_usd(len(job["prompt"]), self._settings.model_max_tokens)
+            refusal = self._reserve(job, budget, estimate)
+            if refusal:
+                self._record(job_id, model, skipped(model, registry[model], refusal))
+            else:
+                to_run.append((model, estimate))
+
+        if to_run:
+            with ThreadPoolExecutor(max_workers=len(to_run), thread_name_prefix="model") as pool:
+                futures = [
+                    pool.submit(self._call_reserved, job, model, registry[model], estimate, budget) for model, estimate in to_run
+                ]
                 for future in futures:
-                    model, result = future.result()
-                    if not self._jobs.record_result(job_id, model, result, now=self._now()):
-                        logger.warning("result already recorded", extra={"jobId": job_id, "model": model})
+                    self._record(job_id, *future.result())
 
         current = self._jobs.get(job_id) or job
         results = current.get("results", {})
         status = final_status(results, models)
-        error = None
-        if status is not JobStatus.COMPLETED:
-            failed = [f"{m}: {results[m]['error']['code']}" for m in models if results.get(m, {}).get("status") == "FAILED"]
-            error = "model calls failed - " + "; ".join(failed)
-        self._jobs.finish(job_id, status, cost_usd=self._spent(current), now=self._now(), error=error)
+        self._jobs.finish(
+            job_id, status, cost_usd=self._costs.spent_on(job_id), now=self._now(), error=failure_reason(status, results, models)
+        )
         logger.info("job finished", extra={"jobId": job_id, "status": status.value})
-        return RunOutcome(job_id, status.value, ran_models=len(pending))
+        return RunOutcome(job_id, status.value, ran_models=len(to_run))
 
-    def _call_model(self, job: dict[str, Any], model: str, spec: ModelSpec) -> tuple[str, dict[str, Any]]:
-        max_tokens = min(self._settings.model_max_tokens, spec.max_output_tokens)
+    def _reserve(self, job: dict[str, Any], budget: JobBudget, estimate: Decimal) -> str | None:
+        """Reserve a call's worst case on both budgets; the reason if it does not fit."""
+        if not budget.try_reserve(estimate):
+            return f"the job's budget of ${budget.budget} would be exceeded (spent ${budget.spent})"
+        if not self._ledger.try_reserve(job["owner"], estimate, self._now()):
+            budget.settle(estimate, ZERO)
+            return f"this API key's monthly budget of ${self._ledger.monthly_limit} would be exceeded"
+        return None
+
+    def _record(self, job_id: str, model: str, result: dict[str, Any]) -> None:
+        if not self._jobs.record_result(job_id, model, result, now=self._now()):
+            logger.warning("result already recorded", extra={"jobId": job_id, "model": model})
+
+    def _call_reserved(
+        self, job: dict[str, Any], model: str, spec: ModelSpec, estimate: Decimal, budget: JobBudget
+    ) -> tuple[str, dict[str, Any]]:
+        """Call a model whose worst case is reserved. Its cost is recorded as
+        soon as Bedrock answers (the money is spent even if storing the output
+        fails), and both budgets are settled to that cost, or released if the
+        call failed."""
+        actual = ZERO
         try:
-            generation = call_with_retries(
-                lambda: self._provider.generate(model, job["prompt"], max_tokens=max_tokens), self._retry, sleep=self._sleep
-            )
-        except ModelCallError as exc:
-            logger.warning("model call failed", extra={"jobId": job["jobId"], "model": model, "code": exc.code})
-            return model, {
-                "model": model,
-                "kind": spec.kind,
-                "status": "FAILED",
-                "costUsd": 0,
-                "error": {"code": exc.code, "message": exc.message[:500]},
-            }
-        key = self._store(job["jobId"], generation)
-        cost = spec.cost_usd(generation.input_tokens, generation.output_tokens)
-        if not self._costs.record_call(
-            job_id=job["jobId"],
-            owner=job["owner"],
-            model=model,
-            kind=spec.kind,
-            input_tokens=generation.input_tokens,
-            output_tokens=generation.output_tokens,
-            cost_usd=cost,
-            now=self._now(),
-        ):
-            logger.warning("cost already recorded", extra={"jobId": job["jobId"], "model": model})
-        return model, self._result(spec, generation, key, cost)
+            max_tokens = spec.output_limit(self._settings.model_max_tokens)
+            try:
+                generation = call_with_retries(
+                    lambda: self._provider.generate(model, job["prompt"], max_tokens=max_tokens), self._retry, sleep=self._sleep
+                )
+            except ModelCallError as exc:
+                logger.warning("model call failed", extra={"jobId": job["jobId"], "model": model, "code": exc.code})
+                error = {"code": exc.code, "message": exc.message[:500]}
+                return model, {"model": model, "kind": spec.kind, "status": "FAILED", "costUsd": 0, "error": error}
+            actual = spec.cost_usd(generation.input_tokens, generation.output_tokens)
+            if not self._costs.record_call(
+                job_id=job["jobId"],
+                owner=job["owner"],
+                model=model,
+                kind=spec.kind,
+                input_tokens=generation.input_tokens,
+                output_tokens=generation.output_tokens,
+                cost_usd=actual,
+                now=self._now(),
+            ):
+                logger.warning("cost already recorded", extra={"jobId": job["jobId"], "model": model})
+            key = self._store(job["jobId"], generation)
+            return model, self._result(spec, generation, key, actual)
+        finally:
+            budget.settle(estimate, actual)
+            self._ledger.adjust(job["owner"], actual - estimate, self._now())
 
     def _store(self, job_id: str, generation: Generation) -> str:
         key = output_key(job_id, generation.model, generation.extension)
@@ -202,7 +263,3 @@ class JobRunner:
         if generation.text is not None and len(generation.text) <= self._settings.inline_text_chars:
             result["text"] = generation.text
         return result
-
-    @staticmethod
-    def _spent(job: dict[str, Any]) -> Decimal:
-        return sum((Decimal(str(r.get("costUsd", 0))) for r in job.get("results", {}).values()), Decimal(0))

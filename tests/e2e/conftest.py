@@ -115,6 +115,11 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
 @pytest.fixture(scope="session")
 def second_key(deployment: Deployment) -> str:
     """Another API key on the same usage plan: a second tenant."""
+    return new_key(deployment)
+
+
+def new_key(deployment: Deployment) -> str:
+    """A new API key on the deployment's usage plan; returns its value."""
     apigw = deployment.client("apigateway")
     plan_id = next(
         p["id"]

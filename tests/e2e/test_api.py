@@ -3,13 +3,14 @@ poll it to COMPLETED, read its output object; and every error case."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import uuid
 
 import pytest
 
-from tests.e2e.conftest import call, wait_for_job
+from tests.e2e.conftest import call, new_key, wait_for_job
 
 pytestmark = pytest.mark.e2e
 
@@ -149,3 +150,22 @@ def test_an_idempotent_replay_returns_the_same_job(deployment):
     assert first.body["jobId"] == second.body["jobId"]
     reused = call(deployment, "POST", "/generate", {**body, "prompt": "another"}, headers=headers)
     assert (reused.status, reused.body["error"]["code"]) == (422, "IDEMPOTENCY_KEY_REUSED")
+
+
+def test_the_keys_monthly_ledger_meters_jobs_and_enhance(deployment):
+    key = new_key(deployment)
+    owner = "keyhash-" + hashlib.sha256(key.encode()).hexdigest()[:32]  # the emulator gives no apiKeyId
+    job_id = call(deployment, "POST", "/generate", {"prompt": "metered", "models": MODELS}, key=key).body["jobId"]
+    job = wait_for_job(deployment, job_id, key=key)
+    enhanced = call(deployment, "POST", "/enhance", {"prompt": "metered too"}, key=key)
+    assert enhanced.status == 200
+
+    ledger = deployment.client("dynamodb").query(
+        TableName=deployment.outputs["BudgetLedgerTableName"],
+        KeyConditionExpression="#o = :o",
+        ExpressionAttributeNames={"#o": "owner"},
+        ExpressionAttributeValues={":o": {"S": owner}},
+    )["Items"]
+    (month,) = ledger
+    # Reservations were settled to the actual costs: nothing more, nothing less.
+    assert float(month["spentUsd"]["N"]) == pytest.approx(job["costUsd"] + enhanced.body["costUsd"])

@@ -27,6 +27,7 @@ def standalone_parameters(deployment) -> dict[str, dict[str, str]]:
             "JobsOwnerIndexName": "owner-createdAt-index",
             "CostTrackingTableArn": ACCOUNT_ARN.format(service="dynamodb", resource="table/costs"),
             "IdempotencyTableArn": ACCOUNT_ARN.format(service="dynamodb", resource="table/idempotency"),
+            "BudgetLedgerTableArn": ACCOUNT_ARN.format(service="dynamodb", resource="table/ledger"),
             "OutputsBucketArn": "arn:aws:s3:::outputs-bucket",
             "JobQueueArn": ACCOUNT_ARN.format(service="sqs", resource="jobs"),
             "GenerateLogGroupArn": ACCOUNT_ARN.format(service="logs", resource="log-group:/aws/lambda/g:*"),

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 from botocore.stub import ANY
 
 from enhance import app as enhance_app
 from enhance.service import SYSTEM_PROMPTS
+from shared.jobs import utc_now
+from shared.settings import get_settings
 from tests.unit.conftest import body_of, load_event
 
 
@@ -26,7 +29,7 @@ def reply(text):
     }
 
 
-def test_improves_a_prompt_with_the_kind_specific_system_prompt(bedrock, context):
+def test_improves_a_prompt_with_the_kind_specific_system_prompt(aws, bedrock, context):
     bedrock.add_response(
         "converse",
         reply("  A tabby cat curled on a green velvet sofa, soft window light.  "),
@@ -46,6 +49,9 @@ def test_improves_a_prompt_with_the_kind_specific_system_prompt(bedrock, context
     assert body["model"] == "amazon.nova-lite-v1:0"
     # 100 x 0.00006/1k + 50 x 0.00024/1k
     assert body["costUsd"] == pytest.approx(0.000018)
+    (month,) = aws.ledger_table.scan()["Items"]  # metered: the reservation settled to the cost
+    assert month["owner"] == "k1a2b3c4d5"
+    assert float(month["spentUsd"]) == pytest.approx(0.000018)
 
 
 @pytest.mark.parametrize(
@@ -56,16 +62,26 @@ def test_improves_a_prompt_with_the_kind_specific_system_prompt(bedrock, context
         ("AccessDeniedException", 502, "MODEL_UNAVAILABLE"),
     ],
 )
-def test_bedrock_errors_map_to_clear_statuses(bedrock, context, code, status, error_code):
+def test_bedrock_errors_map_to_clear_statuses(aws, bedrock, context, code, status, error_code):
     bedrock.add_client_error("converse", service_error_code=code, service_message="upstream said no")
     response = enhance_app.handler(load_event("enhance.json"), context)
     assert response["statusCode"] == status
     assert body_of(response)["error"]["code"] == error_code
+    assert float(aws.ledger_table.scan()["Items"][0]["spentUsd"]) == 0  # a failed call costs nothing
 
 
-def test_invalid_body_is_refused_before_any_model_call(bedrock, context):
+def test_invalid_body_is_refused_before_any_model_call(aws, bedrock, context):
     event = load_event("enhance.json")
     event["body"] = json.dumps({"prompt": "", "kind": "image"})
     response = enhance_app.handler(event, context)
     assert response["statusCode"] == 400
     assert "prompt" in body_of(response)["error"]["message"]
+
+
+def test_a_spent_monthly_budget_refuses_before_calling_the_model(aws, bedrock, context, monkeypatch):
+    monkeypatch.setenv("MONTHLY_KEY_BUDGET_USD", "0.0001")
+    get_settings.cache_clear()
+    aws.ledger_table.put_item(Item={"owner": "k1a2b3c4d5", "period": utc_now().strftime("%Y-%m"), "spentUsd": Decimal("0.0001")})
+    response = enhance_app.handler(load_event("enhance.json"), context)
+    assert response["statusCode"] == 429
+    assert body_of(response)["error"]["code"] == "MONTHLY_BUDGET_EXCEEDED"

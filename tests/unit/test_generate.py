@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 
 from generate import app as generate_app
-from shared.jobs import JobRepository
+from shared.jobs import JobRepository, utc_now
 from shared.models import GenerateRequest
+from shared.settings import get_settings
 from tests.unit.conftest import body_of, load_event
 
 
@@ -101,8 +103,6 @@ def test_invalid_bodies_name_the_field(aws, context, body, fragment):
 
 def test_oversized_prompt_is_refused_with_the_limit(aws, context, monkeypatch):
     monkeypatch.setenv("MAX_PROMPT_CHARS", "100")
-    from shared.settings import get_settings
-
     get_settings.cache_clear()
     response = invoke(with_body({"prompt": "x" * 101, "models": ["amazon.nova-micro-v1:0"]}), context)
     assert response["statusCode"] == 400
@@ -111,8 +111,6 @@ def test_oversized_prompt_is_refused_with_the_limit(aws, context, monkeypatch):
 
 def test_too_many_models_is_refused(aws, context, monkeypatch):
     monkeypatch.setenv("MAX_MODELS_PER_JOB", "1")
-    from shared.settings import get_settings
-
     get_settings.cache_clear()
     response = invoke(with_body({"prompt": "hi", "models": ["amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0"]}), context)
     assert response["statusCode"] == 400
@@ -134,8 +132,6 @@ def test_form_encoded_body_gets_415_naming_the_fix(aws, context):
 
 
 def test_queue_failure_fails_the_job_and_answers_503(aws, context, monkeypatch):
-    from shared.settings import get_settings
-
     monkeypatch.setenv("JOB_QUEUE_URL", aws.queue_url + "-missing")
     get_settings.cache_clear()
     response = invoke(load_event("generate.json"), context)
@@ -162,3 +158,43 @@ def test_unexpected_failure_is_a_500_without_internals(aws, context, monkeypatch
 def test_request_model_accepts_budget_alias():
     request = GenerateRequest.model_validate({"prompt": "p", "models": ["m"], "budgetUsd": 0.5})
     assert request.budget_usd == 0.5
+
+
+# ------------------------------------------------------------------ budgets
+
+
+def test_the_job_gets_the_default_budget_and_its_worst_case_estimate(aws, context):
+    job_id = body_of(invoke(load_event("generate.json"), context))["jobId"]
+    item = aws.jobs_table.get_item(Key={"jobId": job_id})["Item"]
+    assert item["budgetUsd"] == Decimal("1")
+    # 34 chars -> 12 tokens in; 2048 out; Nova Micro + Nova Lite
+    expected = (12 * 0.000035 + 2048 * 0.00014 + 12 * 0.00006 + 2048 * 0.00024) / 1000
+    assert float(item["estimatedUsd"]) == pytest.approx(expected)
+
+
+def test_a_budget_too_small_for_the_worst_case_is_a_402(aws, context):
+    response = invoke(with_body({"prompt": "hi", "models": ["amazon.nova-micro-v1:0"], "budgetUsd": 0.0001}), context)
+    assert response["statusCode"] == 402
+    error = body_of(response)["error"]
+    assert error["code"] == "JOB_BUDGET_TOO_SMALL"
+    assert error["details"]["budgetUsd"] == 0.0001
+    assert error["details"]["estimatedUsd"] > 0.0001
+    assert aws.jobs_table.scan()["Count"] == 0
+
+
+def test_a_budget_above_the_deployment_maximum_is_a_400(aws, context):
+    response = invoke(with_body({"prompt": "hi", "models": ["amazon.nova-micro-v1:0"], "budgetUsd": 5}), context)
+    assert response["statusCode"] == 400
+    assert body_of(response)["error"]["details"] == {"field": "budgetUsd", "max": 1.0}
+
+
+def test_a_spent_monthly_budget_is_a_429_before_anything_is_queued(aws, context, monkeypatch):
+    monkeypatch.setenv("MONTHLY_KEY_BUDGET_USD", "0.01")
+    get_settings.cache_clear()
+    aws.ledger_table.put_item(Item={"owner": "k1a2b3c4d5", "period": utc_now().strftime("%Y-%m"), "spentUsd": Decimal("0.0095")})
+    response = invoke(load_event("generate.json"), context)
+    assert response["statusCode"] == 429
+    error = body_of(response)["error"]
+    assert error["code"] == "MONTHLY_BUDGET_EXCEEDED"
+    assert error["details"]["spentUsd"] == 0.0095
+    assert aws.jobs_table.scan()["Count"] == 0

@@ -135,7 +135,7 @@ def test_lambda_trust_is_scoped_to_this_account():
 
 def test_tables_are_on_demand_encrypted_with_pitr():
     tables = resources_of_type(layer("database"), "AWS::DynamoDB::Table")
-    assert set(tables) == {"JobsTable", "CostTrackingTable", "TemplatesTable", "IdempotencyTable"}
+    assert set(tables) == {"JobsTable", "CostTrackingTable", "BudgetLedgerTable", "TemplatesTable", "IdempotencyTable"}
     for logical_id, table in tables.items():
         props = table["Properties"]
         assert props["BillingMode"] == "PAY_PER_REQUEST", logical_id

@@ -13,9 +13,11 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from boto3.dynamodb.conditions import Key
 
+from shared.budgets import BudgetLedger
 from shared.costs import CostLedger
 from shared.jobs import JobRepository
 from shared.providers import Generation, ModelCallError
+from shared.settings import get_settings
 from tests.unit.conftest import load_event
 from worker import app as worker_app
 from worker.service import JobRunner, RetryPolicy, final_status, output_key
@@ -46,9 +48,10 @@ class FakeProvider:
         return Generation(model, reply.encode(), "text/plain; charset=utf-8", "txt", 10, 20, 5, text=reply)
 
 
-def put_job(aws, models=(MICRO, LITE), status="QUEUED", job_id=JOB):
+def put_job(aws, models=(MICRO, LITE), status="QUEUED", job_id=JOB, **extra):
     JobRepository(aws.jobs_table).create(
         {
+            **extra,
             "jobId": job_id,
             "owner": "k1",
             "status": status,
@@ -66,7 +69,15 @@ def runner(aws, settings, provider, now=None, sleeps=None):
     kwargs = {"now": now} if now else {}
     kwargs["sleep"] = (sleeps if sleeps is not None else []).append  # record backoff delays instead of waiting
     costs = CostLedger(aws.cost_table, retention_days=settings.cost_retention_days)
-    return JobRunner(jobs=JobRepository(aws.jobs_table), costs=costs, provider=provider, s3=aws.s3, settings=settings, **kwargs)
+    ledger = BudgetLedger(aws.ledger_table, monthly_limit=settings.monthly_key_budget_usd)
+    return JobRunner(
+        jobs=JobRepository(aws.jobs_table), costs=costs, ledger=ledger, provider=provider, s3=aws.s3, settings=settings, **kwargs
+    )
+
+
+def month_spent(aws, owner="k1") -> float:
+    items = aws.ledger_table.scan()["Items"]
+    return sum(float(i["spentUsd"]) for i in items if i["owner"] == owner)
 
 
 def cost_records(aws, job_id=JOB):
@@ -149,12 +160,16 @@ def test_a_takeover_after_a_dead_worker_calls_only_the_missing_models(aws, setti
     long_ago = datetime.now(UTC) - timedelta(hours=1)
     repo.claim(JOB, now=long_ago, lease_seconds=900)  # the dead worker's lease has expired
     repo.record_result(JOB, MICRO, {"model": MICRO, "status": "SUCCEEDED", "costUsd": 0.001}, now=long_ago)
+    CostLedger(aws.cost_table, retention_days=30).record_call(
+        job_id=JOB, owner="k1", model=MICRO, kind="text", input_tokens=1, output_tokens=1, cost_usd=Decimal("0.001"), now=long_ago
+    )
     provider = FakeProvider({MICRO: "never", LITE: "b"})
     outcome = runner(aws, settings, provider).run(JOB)
     assert outcome.status == "COMPLETED"
     assert provider.calls == [LITE]
-    assert [r["callId"] for r in cost_records(aws)] == [LITE]  # the dead worker's call was not recorded here
-    assert float(aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]["costUsd"]) > 0.001
+    assert sorted(r["callId"] for r in cost_records(aws)) == sorted([MICRO, LITE])  # each call recorded once
+    # The job's cost is the sum of its recorded calls: the dead worker's and this one's.
+    assert float(aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]["costUsd"]) == pytest.approx(0.001 + 0.0000054)
 
 
 def test_unexpected_error_fails_the_job_instead_of_leaving_it_running(aws, settings, monkeypatch):
@@ -280,3 +295,56 @@ def test_backoff_is_exponential_capped_and_fully_jittered():
     policy = RetryPolicy(attempts=6, base_delay=1.0, max_delay=5.0)
     assert [policy.delay(a, rand=lambda: 1.0) for a in range(1, 6)] == [1.0, 2.0, 4.0, 5.0, 5.0]
     assert policy.delay(3, rand=lambda: 0.0) == 0.0
+
+
+# ------------------------------------------------------------------ budgets
+# Worst case of one call of "Write a haiku" (13 chars -> 5 tokens) with 2048 output tokens:
+MICRO_WORST = (5 * 0.000035 + 2048 * 0.00014) / 1000  # 0.000286895
+LITE_WORST = (5 * 0.00006 + 2048 * 0.00024) / 1000  # 0.00049182
+
+
+def test_the_job_budget_stops_calls_in_model_order(aws, settings):
+    put_job(aws, budgetUsd=MICRO_WORST + LITE_WORST / 2)  # room for the first model only
+    provider = FakeProvider({MICRO: "a", LITE: "b"})
+    outcome = runner(aws, settings, provider).run(JOB)
+    assert outcome.status == "BUDGET_EXCEEDED"
+    assert provider.calls == [MICRO]
+    job = aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]
+    assert job["results"][MICRO]["status"] == "SUCCEEDED"
+    assert job["results"][LITE]["status"] == "SKIPPED"
+    assert job["results"][LITE]["error"]["code"] == "BUDGET_EXCEEDED"
+    assert "budget reached" in job["error"]
+    assert float(job["costUsd"]) == pytest.approx(0.00000315)  # what was spent
+    assert month_spent(aws) == pytest.approx(0.00000315)  # the reservation settled to the actual cost
+
+
+def test_the_monthly_key_budget_is_shared_and_stops_calls(aws, monkeypatch):
+    monkeypatch.setenv("MONTHLY_KEY_BUDGET_USD", str(MICRO_WORST + 0.0001))
+    get_settings.cache_clear()
+    settings = get_settings()
+    put_job(aws)
+    provider = FakeProvider({MICRO: "a", LITE: "b"})
+    assert runner(aws, settings, provider).run(JOB).status == "BUDGET_EXCEEDED"
+    job = aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]
+    assert "monthly budget" in job["results"][LITE]["error"]["message"]
+
+
+def test_a_failed_call_releases_its_reservation(aws, settings):
+    put_job(aws, models=(MICRO,))
+    provider = FakeProvider({MICRO: ModelCallError("AccessDeniedException", "no", retryable=False)})
+    runner(aws, settings, provider).run(JOB)
+    assert month_spent(aws) == 0
+
+
+def test_a_call_whose_output_cannot_be_stored_is_still_charged(aws, settings, monkeypatch):
+    put_job(aws, models=(MICRO,))
+
+    def s3_down(**_kwargs):
+        raise RuntimeError("s3 down")
+
+    monkeypatch.setattr(aws.s3, "put_object", s3_down)
+    assert runner(aws, settings, FakeProvider({MICRO: "a"})).run(JOB).status == "FAILED"
+    # Bedrock answered, so the money is spent: recorded and charged, not reserved.
+    assert [r["callId"] for r in cost_records(aws)] == [MICRO]
+    assert month_spent(aws) == pytest.approx(0.00000315)
+    assert float(aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]["costUsd"]) == pytest.approx(0.00000315)
