@@ -119,6 +119,29 @@ class JobRepository:
             raise
         return True
 
+    def abandon(self, job_id: str, *, reason: str, now: datetime) -> bool:
+        """QUEUED or RUNNING -> FAILED, for a job no worker will run again (its
+        message was dead-lettered). False if it had already finished."""
+        try:
+            self._table.update_item(
+                Key={"jobId": job_id},
+                UpdateExpression="SET #status = :failed, #error = :reason, updatedAt = :now, finishedAt = :now REMOVE leaseUntil",
+                ConditionExpression="#status IN (:queued, :running)",
+                ExpressionAttributeNames={"#status": "status", "#error": "error"},
+                ExpressionAttributeValues={
+                    ":failed": JobStatus.FAILED.value,
+                    ":queued": JobStatus.QUEUED.value,
+                    ":running": JobStatus.RUNNING.value,
+                    ":reason": reason,
+                    ":now": iso(now),
+                },
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
     def fail_unqueued(self, job_id: str, *, reason: str, now: datetime) -> bool:
         """QUEUED -> FAILED, for a job whose queue message could not be sent."""
         try:

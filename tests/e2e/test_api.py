@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -169,3 +170,32 @@ def test_the_keys_monthly_ledger_meters_jobs_and_enhance(deployment):
     (month,) = ledger
     # Reservations were settled to the actual costs: nothing more, nothing less.
     assert float(month["spentUsd"]["N"]) == pytest.approx(job["costUsd"] + enhanced.body["costUsd"])
+
+
+def test_a_dead_lettered_job_ends_failed(deployment):
+    """What the dead-letter queue receives (here sent to it directly, as after three
+    crashed deliveries) is consumed, and its job no longer stays RUNNING."""
+    job_id = str(uuid.uuid4())
+    dynamodb = deployment.client("dynamodb")
+    dynamodb.put_item(
+        TableName=deployment.outputs["JobsTableName"],
+        Item={
+            "jobId": {"S": job_id},
+            "owner": {"S": "crashed"},
+            "status": {"S": "RUNNING"},
+            "models": {"L": [{"S": MODELS[0]}]},
+            "results": {"M": {}},
+            "createdAt": {"S": "2026-11-22T12:00:00.000Z"},
+        },
+    )
+    deployment.client("sqs").send_message(
+        QueueUrl=deployment.outputs["DeadLetterQueueUrl"], MessageBody=json.dumps({"jobId": job_id})
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        item = dynamodb.get_item(TableName=deployment.outputs["JobsTableName"], Key={"jobId": {"S": job_id}})["Item"]
+        if item["status"]["S"] != "RUNNING":
+            break
+        time.sleep(0.5)
+    assert item["status"]["S"] == "FAILED"
+    assert "every delivery of the job failed" in item["error"]["S"]

@@ -40,7 +40,7 @@ def zipped_size(path: Path) -> int:
 
 
 def test_every_function_is_built():
-    assert set(FUNCTIONS) == {"GenerateFunction", "StatusFunction", "EnhanceFunction", "WorkerFunction"}
+    assert set(FUNCTIONS) == {"GenerateFunction", "StatusFunction", "EnhanceFunction", "WorkerFunction", "DeadLetterFunction"}
 
 
 @pytest.mark.parametrize(("function", "handler"), FUNCTIONS.items())

@@ -114,7 +114,7 @@ def test_each_function_has_its_own_role_from_the_iam_layer():
     roles = {
         fn["Properties"]["Role"]["Fn::GetAtt"][0] + "." + fn["Properties"]["Role"]["Fn::GetAtt"][1] for fn in functions.values()
     }
-    assert len(roles) == len(functions) == 4
+    assert len(roles) == len(functions) == 5
     assert all(r.startswith("IamStack.Outputs.") for r in roles)
 
 
