@@ -17,6 +17,7 @@ from shared.budgets import BudgetLedger
 from shared.jobs import JobRepository
 from shared.models import GenerateRequest
 from shared.settings import get_settings
+from shared.templates import TemplateStore, render
 
 logger = Logger()
 metrics = Metrics()
@@ -24,10 +25,18 @@ app = make_resolver(metrics)
 
 
 def accept(request: GenerateRequest, owner: str) -> dict[str, Any]:
-    """Submit the job; what the 202 says about it."""
+    """Submit the job (rendering its template, if it names one); what the 202 says about it."""
     settings = get_settings()
+    template = None
+    if request.template is not None:
+        stored = TemplateStore(clients.dynamodb_table(settings.templates_table)).get(
+            request.template.id, request.template.version
+        )
+        request = request.model_copy(update={"prompt": render(stored["template"], request.variables)})
+        template = {"id": stored["templateId"], "version": int(stored["version"])}
     job = submit_job(
         request,
+        template=template,
         owner=owner,
         settings=settings,
         jobs=JobRepository(clients.dynamodb_table(settings.jobs_table)),

@@ -102,6 +102,7 @@ def submit_job(
     owner: str,
     settings: Settings,
     jobs: JobRepository,
+    template: dict[str, Any] | None = None,
     ledger: BudgetLedger,
     sqs: Any,
     now: Callable[[], datetime] = utc_now,
@@ -131,6 +132,8 @@ def submit_job(
         "createdAt": created,
         "updatedAt": created,
     }
+    if template:
+        job["template"] = template
     jobs.create(job)
     try:
         sqs.send_message(QueueUrl=settings.job_queue_url, MessageBody=json.dumps({"jobId": job["jobId"]}))

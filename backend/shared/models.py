@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.errors import InvalidRequest
 
@@ -38,12 +38,26 @@ def _not_blank(value: str) -> str:
 Prompt = Annotated[str, Field(min_length=1), AfterValidator(_not_blank)]
 
 
+TemplateId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$", description="Lower-case letters, digits, hyphens.")]
+TemplateValue = str | int | float | bool
+
+
+class TemplateRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: TemplateId
+    version: int | None = Field(default=None, ge=1, description="Omitted: the latest version.")
+
+
 class GenerateRequest(BaseModel):
-    """POST /generate. Unknown fields are refused so that a typo is not ignored."""
+    """POST /generate: a prompt, or a template and its variables. Unknown fields
+    are refused so that a typo is not ignored."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    prompt: Prompt = Field(description="What to generate.")
+    prompt: Prompt | None = Field(default=None, description="What to generate.")
+    template: TemplateRef | None = Field(default=None, description="A stored prompt template, instead of prompt.")
+    variables: dict[str, TemplateValue] = Field(default_factory=dict, description="The template's variables.")
     models: list[str] = Field(min_length=1, description="Bedrock model IDs to run the prompt on.")
     kind: OutputKind = Field(default="text", description="Output kind.")
     budget_usd: float | None = Field(default=None, alias="budgetUsd", gt=0, description="Spending cap for this job.")
@@ -54,6 +68,25 @@ class GenerateRequest(BaseModel):
         if len(set(value)) != len(value):
             raise ValueError("must not repeat a model")
         return value
+
+    @model_validator(mode="after")
+    def one_prompt_source(self) -> GenerateRequest:
+        if (self.prompt is None) == (self.template is None):
+            raise ValueError("needs exactly one of prompt and template")
+        if self.variables and self.template is None:
+            raise ValueError("has variables but no template")
+        return self
+
+
+class CreateTemplateRequest(BaseModel):
+    """POST /templates: a new version of a template (the first creates it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    template_id: TemplateId = Field(alias="templateId")
+    template: str = Field(min_length=1, max_length=20000, description="Jinja2 text; variables as {{ name }}.")
+    description: str = Field(default="", max_length=500)
+    kind: OutputKind = Field(default="text", description="The output kind the template is written for.")
 
 
 class EnhanceRequest(BaseModel):

@@ -16,6 +16,7 @@ class Settings:
     cost_table: str
     idempotency_table: str
     budget_table: str
+    templates_table: str
     max_job_budget_usd: Decimal
     monthly_key_budget_usd: Decimal
     cost_retention_days: int
@@ -42,6 +43,7 @@ class Settings:
             cost_table=env.get("COST_TABLE", ""),
             idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
             budget_table=env.get("BUDGET_TABLE", ""),
+            templates_table=env.get("TEMPLATES_TABLE", ""),
             # A job's budget defaults to, and may not exceed, the deployment maximum.
             max_job_budget_usd=Decimal(env.get("MAX_JOB_BUDGET_USD", "1.00")),
             monthly_key_budget_usd=Decimal(env.get("MONTHLY_KEY_BUDGET_USD", "50.00")),

@@ -83,7 +83,7 @@ def test_enhance_returns_an_improved_prompt(deployment):
     [
         ({"prompt": "hi", "models": ["acme.unknown-v1"]}, "application/json", 400, "UNKNOWN_MODEL", "amazon.nova-micro-v1:0"),
         ({"prompt": "  ", "models": MODELS}, "application/json", 400, "INVALID_REQUEST", "prompt"),
-        ({"models": MODELS}, "application/json", 400, "INVALID_REQUEST", "prompt is required"),
+        ({"models": MODELS}, "application/json", 400, "INVALID_REQUEST", "exactly one of prompt and template"),
         ('{"prompt": "hi", "models": [', "application/json", 400, "INVALID_REQUEST", "not valid JSON"),
         ({"prompt": "x" * 20001, "models": MODELS}, "application/json", 400, "INVALID_REQUEST", "limit is 20000"),
         (
@@ -199,3 +199,20 @@ def test_a_dead_lettered_job_ends_failed(deployment):
         time.sleep(0.5)
     assert item["status"]["S"] == "FAILED"
     assert "every delivery of the job failed" in item["error"]["S"]
+
+
+def test_a_job_from_a_stored_template(deployment):
+    template_id = f"e2e-{uuid.uuid4().hex[:8]}"
+    created = call(
+        deployment, "POST", "/templates", {"templateId": template_id, "template": "Summarise {{ subject }} in one line."}
+    )
+    assert created.status == 201, created
+    listed = call(deployment, "GET", "/templates")
+    assert template_id in [t["templateId"] for t in listed.body["templates"]]
+    accepted = call(
+        deployment, "POST", "/generate", {"template": {"id": template_id}, "variables": {"subject": "SQS"}, "models": MODELS[:1]}
+    )
+    assert accepted.status == 202, accepted
+    assert wait_for_job(deployment, accepted.body["jobId"])["status"] == "COMPLETED"
+    missing = call(deployment, "POST", "/generate", {"template": {"id": template_id}, "models": MODELS[:1]})
+    assert (missing.status, missing.body["error"]["details"]["missing"]) == (400, ["subject"])

@@ -80,6 +80,9 @@ def test_every_method_but_health_requires_a_key(deployment):
         ("POST", "/generate"): True,
         ("GET", "/status/{jobId}"): True,
         ("GET", "/jobs"): True,
+        ("POST", "/templates"): True,
+        ("GET", "/templates"): True,
+        ("GET", "/templates/{templateId}"): True,
         ("POST", "/enhance"): True,
         ("GET", "/health"): False,
     }
@@ -92,7 +95,14 @@ def test_functions_have_the_declared_settings_and_their_own_roles(deployment):
     functions = {
         r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::Lambda::Function"
     }
-    assert set(functions) == {"GenerateFunction", "StatusFunction", "EnhanceFunction", "WorkerFunction", "DeadLetterFunction"}
+    assert set(functions) == {
+        "GenerateFunction",
+        "StatusFunction",
+        "EnhanceFunction",
+        "WorkerFunction",
+        "DeadLetterFunction",
+        "TemplatesFunction",
+    }
     iam_stack = next(r["PhysicalResourceId"] for r in resources if r["LogicalResourceId"] == "IamStack")
     roles = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=iam_stack)["Stacks"][0]["Outputs"]}
     expected = {
@@ -101,6 +111,7 @@ def test_functions_have_the_declared_settings_and_their_own_roles(deployment):
         "EnhanceFunction": ("enhance.app.handler", 256, 29, roles["EnhanceRoleArn"]),
         "WorkerFunction": ("worker.app.handler", 512, 900, roles["WorkerRoleArn"]),
         "DeadLetterFunction": ("worker.dead_letter.handler", 256, 10, roles["DeadLetterRoleArn"]),
+        "TemplatesFunction": ("prompt_templates.app.handler", 256, 10, roles["TemplatesRoleArn"]),
     }
     for logical_id, name in functions.items():
         config = lam.get_function_configuration(FunctionName=name)
@@ -110,7 +121,7 @@ def test_functions_have_the_declared_settings_and_their_own_roles(deployment):
         variables = config["Environment"]["Variables"]
         assert variables["JOBS_TABLE"] == deployment.outputs["JobsTableName"]
         assert variables["ENABLED_MODELS"] == deployment.outputs["EnabledModelIds"]
-    assert len(set(roles.values())) == 5
+    assert len(set(roles.values())) == 6
 
 
 def test_worker_consumes_the_job_queue_one_job_at_a_time(deployment):

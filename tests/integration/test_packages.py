@@ -40,7 +40,14 @@ def zipped_size(path: Path) -> int:
 
 
 def test_every_function_is_built():
-    assert set(FUNCTIONS) == {"GenerateFunction", "StatusFunction", "EnhanceFunction", "WorkerFunction", "DeadLetterFunction"}
+    assert set(FUNCTIONS) == {
+        "GenerateFunction",
+        "StatusFunction",
+        "EnhanceFunction",
+        "WorkerFunction",
+        "DeadLetterFunction",
+        "TemplatesFunction",
+    }
 
 
 @pytest.mark.parametrize(("function", "handler"), FUNCTIONS.items())
@@ -72,7 +79,7 @@ def test_aws_package_holds_its_code_and_target_wheels_only(function, handler):
     assert (path / "shared" / "registry.json").is_file()
     assert not (path / "boto3").exists()  # the Lambda runtime provides boto3
     assert not (path / "botocore").exists()
-    others = {"generate", "status", "enhance", "worker"} - {handler.split(".")[0]}
+    others = {"generate", "status", "enhance", "worker", "prompt_templates"} - {handler.split(".")[0]}
     assert not any((path / other).exists() for other in others), "another function's code was packaged"
     (binary,) = (path / "pydantic_core").glob("_pydantic_core.*.so")
     assert "cpython-313-aarch64-linux-gnu" in binary.name

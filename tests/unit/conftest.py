@@ -41,6 +41,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "COST_TABLE": "costs",
         "IDEMPOTENCY_TABLE": "idempotency",
         "BUDGET_TABLE": "ledger",
+        "TEMPLATES_TABLE": "templates",
         "OUTPUTS_BUCKET": "outputs",
         "CDN_DOMAIN": "d111111abcdef8.cloudfront.net",
         "JOB_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/jobs",
@@ -67,6 +68,7 @@ class Aws:
     jobs_table: Any
     cost_table: Any
     ledger_table: Any
+    templates_table: Any
     s3: Any
     sqs: Any
     queue_url: str
@@ -81,13 +83,22 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         cost_table = dynamodb.create_table(TableName="costs", **table_definition("CostTrackingTable"))
         dynamodb.create_table(TableName="idempotency", **table_definition("IdempotencyTable"))
         ledger_table = dynamodb.create_table(TableName="ledger", **table_definition("BudgetLedgerTable"))
+        templates_table = dynamodb.create_table(TableName="templates", **table_definition("TemplatesTable"))
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket="outputs")
         sqs = boto3.client("sqs")
         queue_url = sqs.create_queue(QueueName="jobs")["QueueUrl"]
         monkeypatch.setenv("JOB_QUEUE_URL", queue_url)
         get_settings.cache_clear()
-        yield Aws(jobs_table=table, cost_table=cost_table, ledger_table=ledger_table, s3=s3, sqs=sqs, queue_url=queue_url)
+        yield Aws(
+            jobs_table=table,
+            cost_table=cost_table,
+            ledger_table=ledger_table,
+            templates_table=templates_table,
+            s3=s3,
+            sqs=sqs,
+            queue_url=queue_url,
+        )
 
 
 @pytest.fixture

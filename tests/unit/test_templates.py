@@ -114,7 +114,7 @@ def test_each_function_has_its_own_role_from_the_iam_layer():
     roles = {
         fn["Properties"]["Role"]["Fn::GetAtt"][0] + "." + fn["Properties"]["Role"]["Fn::GetAtt"][1] for fn in functions.values()
     }
-    assert len(roles) == len(functions) == 5
+    assert len(roles) == len(functions) == 6
     assert all(r.startswith("IamStack.Outputs.") for r in roles)
 
 
@@ -234,6 +234,9 @@ def test_every_route_but_health_requires_an_api_key():
         ("post", "/generate"): True,
         ("get", "/status/{jobId}"): True,
         ("get", "/jobs"): True,
+        ("post", "/templates"): True,
+        ("get", "/templates"): True,
+        ("get", "/templates/{templateId}"): True,
         ("post", "/enhance"): True,
         ("get", "/health"): False,
     }
