@@ -20,7 +20,7 @@ from shared.settings import Settings
 
 logger = Logger(child=True)
 
-SUPPORTED_KINDS = ("text",)
+SUPPORTED_KINDS = ("text", "image")
 
 
 class QueueUnavailable(GenstackError):
@@ -88,11 +88,17 @@ def validate(request: GenerateRequest, settings: Settings) -> None:
             f"model(s) not enabled in this deployment: {', '.join(unknown)}; enabled: {', '.join(specs)}",
             details={"unknownModels": unknown, "enabledModels": list(specs)},
         )
-    wrong_kind = [m for m in request.models if specs[m].kind != request.kind]
+    wrong_kind = [m for m in request.models if not specs[m].serves(request.kind)]
     if wrong_kind:
         raise InvalidRequest(
             f"model(s) {', '.join(wrong_kind)} do not produce '{request.kind}' output",
             details={"field": "models", "models": wrong_kind},
+        )
+    too_long = {m: specs[m].max_prompt_chars for m in request.models if len(request.prompt) > specs[m].max_prompt_chars}
+    if too_long:
+        raise InvalidRequest(
+            "prompt is longer than " + ", ".join(f"{m} accepts ({n} characters)" for m, n in too_long.items()),
+            details={"field": "prompt", "maxChars": too_long},
         )
 
 

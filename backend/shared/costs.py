@@ -42,6 +42,7 @@ class CostLedger:
         output_tokens: int,
         cost_usd: Decimal,
         now: datetime,
+        images: int = 0,
     ) -> bool:
         """Write the record of one call; False if it was already recorded."""
         try:
@@ -54,6 +55,7 @@ class CostLedger:
                     "kind": kind,
                     "inputTokens": input_tokens,
                     "outputTokens": output_tokens,
+                    "images": images,
                     "costUsd": cost_usd,
                     "createdAt": iso(now),
                     "expiresAt": int((now + self._retention).timestamp()),

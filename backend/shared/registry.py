@@ -12,27 +12,39 @@ from pathlib import Path
 _REGISTRY_FILE = Path(__file__).with_name("registry.json")
 
 
+ZERO = Decimal(0)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     id: str
-    kind: str
+    kind: str  # the model's own output: text or image
     family: str
-    api: str
-    max_output_tokens: int
-    input_per_1k: Decimal
-    output_per_1k: Decimal
+    api: str  # converse | invoke-image
+    max_prompt_chars: int
+    max_output_tokens: int = 0
+    input_per_1k: Decimal = ZERO
+    output_per_1k: Decimal = ZERO
+    per_image: Decimal = ZERO
+
+    def serves(self, kind: str) -> bool:
+        """Whether a job of `kind` may use this model: charts are written by text models."""
+        return kind == self.kind or (kind == "chart" and self.kind == "text")
 
     def output_limit(self, deployment_max_tokens: int) -> int:
         """The output tokens a call asks for: the deployment's cap, within the model's."""
         return min(deployment_max_tokens, self.max_output_tokens)
 
-    def estimate_usd(self, prompt_chars: int, deployment_max_tokens: int) -> Decimal:
-        """The most a call can cost: a prompt of at most one token per three
-        characters (English averages about four) and every output token used."""
-        return self.cost_usd(-(-prompt_chars // 3), self.output_limit(deployment_max_tokens))
+    def estimate_usd(self, prompt_chars: int, deployment_max_tokens: int, *, calls: int = 1) -> Decimal:
+        """The most a call can cost: one image, or a prompt of at most one token
+        per three characters (English averages about four) and every output token
+        used; `calls` for work that may take more than one call (a chart's repair)."""
+        if self.kind == "image":
+            return self.cost_usd(0, 0, images=1)
+        return self.cost_usd(-(-prompt_chars // 3), self.output_limit(deployment_max_tokens)) * calls
 
-    def cost_usd(self, input_tokens: int, output_tokens: int) -> Decimal:
-        cost = (self.input_per_1k * input_tokens + self.output_per_1k * output_tokens) / 1000
+    def cost_usd(self, input_tokens: int, output_tokens: int, images: int = 0) -> Decimal:
+        cost = (self.input_per_1k * input_tokens + self.output_per_1k * output_tokens) / 1000 + self.per_image * images
         return cost.quantize(Decimal("0.00000001"))
 
 
@@ -45,9 +57,11 @@ def load_registry() -> dict[str, ModelSpec]:
             kind=m["kind"],
             family=m["family"],
             api=m["api"],
-            max_output_tokens=int(m["maxOutputTokens"]),
-            input_per_1k=Decimal(m["inputPer1k"]),
-            output_per_1k=Decimal(m["outputPer1k"]),
+            max_prompt_chars=int(m["maxPromptChars"]),
+            max_output_tokens=int(m.get("maxOutputTokens", 0)),
+            input_per_1k=Decimal(m.get("inputPer1k", 0)),
+            output_per_1k=Decimal(m.get("outputPer1k", 0)),
+            per_image=Decimal(m.get("perImage", 0)),
         )
         for m in raw["models"]
     }

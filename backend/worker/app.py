@@ -16,7 +16,8 @@ from shared import clients
 from shared.budgets import BudgetLedger
 from shared.costs import CostLedger
 from shared.jobs import JobRepository
-from shared.providers import ConverseTextProvider
+from shared.providers import ConverseTextProvider, InvokeImageProvider
+from shared.registry import load_registry
 from shared.settings import get_settings
 from worker.service import JobRunner
 
@@ -41,7 +42,10 @@ def runner() -> JobRunner:
         jobs=JobRepository(clients.dynamodb_table(settings.jobs_table)),
         costs=CostLedger(clients.dynamodb_table(settings.cost_table), retention_days=settings.cost_retention_days),
         ledger=BudgetLedger(clients.dynamodb_table(settings.budget_table), monthly_limit=settings.monthly_key_budget_usd),
-        provider=ConverseTextProvider(clients.bedrock_runtime()),
+        providers={
+            "converse": ConverseTextProvider(clients.bedrock_runtime()),
+            "invoke-image": InvokeImageProvider(clients.bedrock_runtime(), load_registry()),
+        },
         s3=clients.s3(),
         settings=settings,
     )

@@ -105,7 +105,7 @@ class JobRunner:
         jobs: JobRepository,
         costs: CostLedger,
         ledger: BudgetLedger,
-        provider: Provider,
+        providers: dict[str, Provider],
         s3: Any,
         settings: Settings,
         now: Callable[[], datetime] = utc_now,
@@ -115,7 +115,7 @@ class JobRunner:
         self._jobs = jobs
         self._costs = costs
         self._ledger = ledger
-        self._provider = provider
+        self._providers = providers  # by the registry's "api" of a model
         self._s3 = s3
         self._settings = settings
         self._now = now
@@ -215,13 +215,15 @@ class JobRunner:
             max_tokens = spec.output_limit(self._settings.model_max_tokens)
             try:
                 generation = call_with_retries(
-                    lambda: self._provider.generate(model, job["prompt"], max_tokens=max_tokens), self._retry, sleep=self._sleep
+                    lambda: self._providers[spec.api].generate(model, job["prompt"], max_tokens=max_tokens),
+                    self._retry,
+                    sleep=self._sleep,
                 )
             except ModelCallError as exc:
                 logger.warning("model call failed", extra={"jobId": job["jobId"], "model": model, "code": exc.code})
                 error = {"code": exc.code, "message": exc.message[:500]}
                 return model, {"model": model, "kind": spec.kind, "status": "FAILED", "costUsd": 0, "error": error}
-            actual = spec.cost_usd(generation.input_tokens, generation.output_tokens)
+            actual = spec.cost_usd(generation.input_tokens, generation.output_tokens, generation.images)
             if not self._costs.record_call(
                 job_id=job["jobId"],
                 owner=job["owner"],
@@ -229,6 +231,7 @@ class JobRunner:
                 kind=spec.kind,
                 input_tokens=generation.input_tokens,
                 output_tokens=generation.output_tokens,
+                images=generation.images,
                 cost_usd=actual,
                 now=self._now(),
             ):
@@ -257,6 +260,7 @@ class JobRunner:
             "key": key,
             "inputTokens": generation.input_tokens,
             "outputTokens": generation.output_tokens,
+            "images": generation.images,
             "latencyMs": generation.latency_ms,
             "costUsd": float(cost),
         }

@@ -122,7 +122,7 @@ def test_kinds_not_built_yet_are_refused_clearly(aws, context):
     assert response["statusCode"] == 400
     error = body_of(response)["error"]
     assert error["code"] == "UNSUPPORTED_KIND"
-    assert error["details"]["supportedKinds"] == ["text"]
+    assert error["details"]["supportedKinds"] == ["text", "image"]
 
 
 def test_form_encoded_body_gets_415_naming_the_fix(aws, context):
@@ -198,3 +198,16 @@ def test_a_spent_monthly_budget_is_a_429_before_anything_is_queued(aws, context,
     assert error["code"] == "MONTHLY_BUDGET_EXCEEDED"
     assert error["details"]["spentUsd"] == 0.0095
     assert aws.jobs_table.scan()["Count"] == 0
+
+
+def test_image_jobs_need_image_models_and_respect_their_prompt_limits(aws, context, monkeypatch):
+    monkeypatch.setenv("ENABLED_MODELS", "amazon.nova-micro-v1:0,amazon.titan-image-generator-v2:0")
+    get_settings.cache_clear()
+    ok = invoke(with_body({"prompt": "a fox", "models": ["amazon.titan-image-generator-v2:0"], "kind": "image"}), context)
+    assert ok["statusCode"] == 202
+    text_model = invoke(with_body({"prompt": "a fox", "models": ["amazon.nova-micro-v1:0"], "kind": "image"}), context)
+    assert text_model["statusCode"] == 400
+    assert "do not produce 'image' output" in body_of(text_model)["error"]["message"]
+    too_long = invoke(with_body({"prompt": "x" * 513, "models": ["amazon.titan-image-generator-v2:0"], "kind": "image"}), context)
+    assert too_long["statusCode"] == 400
+    assert body_of(too_long)["error"]["details"] == {"field": "prompt", "maxChars": {"amazon.titan-image-generator-v2:0": 512}}

@@ -51,11 +51,11 @@ class FakeProvider:
 def put_job(aws, models=(MICRO, LITE), status="QUEUED", job_id=JOB, **extra):
     JobRepository(aws.jobs_table).create(
         {
+            "kind": "text",
             **extra,
             "jobId": job_id,
             "owner": "k1",
             "status": status,
-            "kind": "text",
             "prompt": "Write a haiku",
             "models": list(models),
             "results": {},
@@ -71,7 +71,13 @@ def runner(aws, settings, provider, now=None, sleeps=None):
     costs = CostLedger(aws.cost_table, retention_days=settings.cost_retention_days)
     ledger = BudgetLedger(aws.ledger_table, monthly_limit=settings.monthly_key_budget_usd)
     return JobRunner(
-        jobs=JobRepository(aws.jobs_table), costs=costs, ledger=ledger, provider=provider, s3=aws.s3, settings=settings, **kwargs
+        jobs=JobRepository(aws.jobs_table),
+        costs=costs,
+        ledger=ledger,
+        providers={"converse": provider, "invoke-image": provider},
+        s3=aws.s3,
+        settings=settings,
+        **kwargs,
     )
 
 
@@ -348,3 +354,25 @@ def test_a_call_whose_output_cannot_be_stored_is_still_charged(aws, settings, mo
     assert [r["callId"] for r in cost_records(aws)] == [MICRO]
     assert month_spent(aws) == pytest.approx(0.00000315)
     assert float(aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]["costUsd"]) == pytest.approx(0.00000315)
+
+
+def test_an_image_job_stores_a_png_priced_per_image(aws, monkeypatch):
+    monkeypatch.setenv("ENABLED_MODELS", "amazon.nova-canvas-v1:0")
+    get_settings.cache_clear()
+    canvas = "amazon.nova-canvas-v1:0"
+    put_job(aws, models=(canvas,), kind="image")
+
+    class Images:
+        def generate(self, model, prompt, *, system=None, max_tokens=0):
+            return Generation(model, b"\x89PNG...", "image/png", "png", 0, 0, 900, images=1)
+
+    outcome = runner(aws, get_settings(), Images()).run(JOB)
+    assert outcome.status == "COMPLETED"
+    result = aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]["results"][canvas]
+    assert result["key"].endswith("/amazon.nova-canvas-v1_0.png")
+    assert "text" not in result
+    assert result["images"] == 1
+    assert float(result["costUsd"]) == 0.04
+    assert aws.s3.get_object(Bucket="outputs", Key=result["key"])["ContentType"] == "image/png"
+    (record,) = cost_records(aws)
+    assert (record["images"], float(record["costUsd"])) == (1, 0.04)

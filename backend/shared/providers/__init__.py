@@ -1,6 +1,7 @@
 """Model providers behind one interface: `generate(request) -> Generation`."""
 
 from shared.providers.base import Generation, ModelCallError, Provider
+from shared.providers.image import InvokeImageProvider
 from shared.providers.text import ConverseTextProvider
 
-__all__ = ["ConverseTextProvider", "Generation", "ModelCallError", "Provider"]
+__all__ = ["ConverseTextProvider", "Generation", "InvokeImageProvider", "ModelCallError", "Provider"]

@@ -18,6 +18,7 @@ class Generation:
     output_tokens: int
     latency_ms: int
     text: str | None = None
+    images: int = 0
 
 
 class ModelCallError(Exception):

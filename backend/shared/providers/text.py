@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from shared.providers.base import Generation, ModelCallError
 
 # Bedrock error codes a later identical call may get past.
-_RETRYABLE = frozenset(
+RETRYABLE_CODES = frozenset(
     {
         "ThrottlingException",
         "ModelTimeoutException",
@@ -40,7 +40,7 @@ class ConverseTextProvider:
         except ClientError as exc:
             error = exc.response.get("Error", {})
             code = error.get("Code", "ClientError")
-            raise ModelCallError(code, error.get("Message", str(exc)), retryable=code in _RETRYABLE) from exc
+            raise ModelCallError(code, error.get("Message", str(exc)), retryable=code in RETRYABLE_CODES) from exc
         except BotoCoreError as exc:  # connection and read timeouts
             raise ModelCallError(type(exc).__name__, str(exc), retryable=True) from exc
         elapsed_ms = int((time.monotonic() - started) * 1000)
