@@ -46,8 +46,10 @@ deploy: build ## deploy to AWS with samconfig.toml's [ENV] settings (ENV=dev|sta
 	@cd .aws-sam/aws/build && ../../../.tools/sam/bin/sam deploy --config-file ../../../samconfig.toml --config-env $(ENV) \
 		--template-file template.yaml --region $(REGION) $(if $(PROFILE),--profile $(PROFILE))
 
-lock: install ## recompile backend/requirements.txt from backend/requirements.in
+lock: install ## recompile backend/requirements*.txt from their .in files
 	@.tools/uv/bin/uv pip compile --quiet --universal --python-version 3.11 --no-header backend/requirements.in -o backend/requirements.txt
+	@.tools/uv/bin/uv pip compile --quiet --universal --python-version 3.11 --no-header backend/requirements-worker.in \
+		-c backend/requirements.txt -o backend/requirements-worker.txt
 
 clean: ## remove build output and local-stack state (not the installed environments)
 	@rm -rf .aws-sam .local outputs .pytest_cache .ruff_cache

@@ -11,16 +11,14 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from shared.budgets import BudgetLedger
-from shared.errors import GenstackError, InvalidRequest, MonthlyBudgetExceeded, UnknownModel, UnsupportedKind
+from shared.budgets import BudgetLedger, call_estimate
+from shared.errors import GenstackError, InvalidRequest, MonthlyBudgetExceeded, UnknownModel
 from shared.jobs import JobRepository, iso, utc_now
 from shared.models import GenerateRequest, JobStatus, ensure_prompt_fits
 from shared.registry import enabled_specs
 from shared.settings import Settings
 
 logger = Logger(child=True)
-
-SUPPORTED_KINDS = ("text", "image")
 
 
 class QueueUnavailable(GenstackError):
@@ -52,7 +50,10 @@ def check_budgets(
     """Refuse up front a job whose worst-case cost cannot fit; returns that cost.
     (The worker enforces both budgets again, atomically, call by call.)"""
     specs = enabled_specs(settings.enabled_models)
-    estimate = sum((specs[m].estimate_usd(len(request.prompt), settings.model_max_tokens) for m in request.models), Decimal(0))
+    estimate = sum(
+        (call_estimate(specs[m], request.kind, request.prompt, request.data, settings.model_max_tokens) for m in request.models),
+        Decimal(0),
+    )
     if estimate > budget:
         raise JobBudgetTooSmall(
             f"this job may cost up to ${estimate:.6f}, more than its budget of ${budget}; "
@@ -70,11 +71,6 @@ def check_budgets(
 
 
 def validate(request: GenerateRequest, settings: Settings) -> None:
-    if request.kind not in SUPPORTED_KINDS:
-        raise UnsupportedKind(
-            f"kind '{request.kind}' is not supported by this deployment; supported: {', '.join(SUPPORTED_KINDS)}",
-            details={"supportedKinds": list(SUPPORTED_KINDS)},
-        )
     ensure_prompt_fits(request.prompt, settings.max_prompt_chars)
     if len(request.models) > settings.max_models_per_job:
         raise InvalidRequest(
@@ -140,6 +136,8 @@ def submit_job(
     }
     if template:
         job["template"] = template
+    if request.data is not None:
+        job["data"] = request.data
     jobs.create(job)
     try:
         sqs.send_message(QueueUrl=settings.job_queue_url, MessageBody=json.dumps({"jobId": job["jobId"]}))

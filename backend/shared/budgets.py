@@ -15,8 +15,20 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.providers.chart import chart_request
+from shared.registry import ModelSpec
+
 ZERO = Decimal(0)
 LEDGER_RETENTION = timedelta(days=400)  # a year of history, then TTL removes it
+
+
+def call_estimate(spec: ModelSpec, kind: str, prompt: str, data: list | None, max_tokens: int) -> Decimal:
+    """The worst case of one model's work in a job: a chart may take two calls
+    (the spec, and one repair that quotes the first answer) and its prompt
+    carries the data."""
+    if kind == "chart":
+        return spec.estimate_usd(len(chart_request(prompt, data)) * 2, max_tokens, calls=2)
+    return spec.estimate_usd(len(prompt), max_tokens)
 
 
 def period_of(now: datetime) -> str:

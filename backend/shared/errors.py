@@ -31,10 +31,6 @@ class UnknownModel(InvalidRequest):
     code = "UNKNOWN_MODEL"
 
 
-class UnsupportedKind(InvalidRequest):
-    code = "UNSUPPORTED_KIND"
-
-
 class MissingApiKey(GenstackError):
     status_code = 401
     code = "MISSING_API_KEY"

@@ -213,9 +213,11 @@ def public_view(job: dict[str, Any], *, cdn_domain: str) -> dict[str, Any]:
         if result is None:
             results.append({"model": model, "kind": job.get("kind", "text"), "status": "PENDING"})
             continue
-        entry = {k: v for k, v in result.items() if k != "key"}
+        entry = {k: v for k, v in result.items() if k not in ("key", "files")}
         if result.get("key") and cdn_domain:
             entry["url"] = f"https://{cdn_domain}/{result['key']}"
+            if result.get("files"):
+                entry["files"] = {ext: f"https://{cdn_domain}/{key}" for ext, key in result["files"].items()}
         results.append(entry)
     view = {
         "jobId": job["jobId"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -40,6 +41,8 @@ Prompt = Annotated[str, Field(min_length=1), AfterValidator(_not_blank)]
 
 TemplateId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$", description="Lower-case letters, digits, hyphens.")]
 TemplateValue = str | int | float | bool
+ChartRecord = dict[str, str | int | float | bool | None]
+MAX_CHART_DATA_BYTES = 100_000  # inline data travels in the job item (DynamoDB items are at most 400 KB)
 
 
 class TemplateRef(BaseModel):
@@ -58,6 +61,7 @@ class GenerateRequest(BaseModel):
     prompt: Prompt | None = Field(default=None, description="What to generate.")
     template: TemplateRef | None = Field(default=None, description="A stored prompt template, instead of prompt.")
     variables: dict[str, TemplateValue] = Field(default_factory=dict, description="The template's variables.")
+    data: list[ChartRecord] | None = Field(default=None, description="kind chart: the records to plot (at most 100 KB).")
     models: list[str] = Field(min_length=1, description="Bedrock model IDs to run the prompt on.")
     kind: OutputKind = Field(default="text", description="Output kind.")
     budget_usd: float | None = Field(default=None, alias="budgetUsd", gt=0, description="Spending cap for this job.")
@@ -75,6 +79,11 @@ class GenerateRequest(BaseModel):
             raise ValueError("needs exactly one of prompt and template")
         if self.variables and self.template is None:
             raise ValueError("has variables but no template")
+        if self.data is not None:
+            if self.kind != "chart":
+                raise ValueError("has data, which only a chart job takes")
+            if len(json.dumps(self.data, separators=(",", ":"))) > MAX_CHART_DATA_BYTES:
+                raise ValueError(f"has more than {MAX_CHART_DATA_BYTES} bytes of chart data")
         return self
 
 

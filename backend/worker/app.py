@@ -16,7 +16,7 @@ from shared import clients
 from shared.budgets import BudgetLedger
 from shared.costs import CostLedger
 from shared.jobs import JobRepository
-from shared.providers import ConverseTextProvider, InvokeImageProvider
+from shared.providers import ChartProvider, ConverseTextProvider, InvokeImageProvider
 from shared.registry import load_registry
 from shared.settings import get_settings
 from worker.service import JobRunner
@@ -45,6 +45,7 @@ def runner() -> JobRunner:
         providers={
             "converse": ConverseTextProvider(clients.bedrock_runtime()),
             "invoke-image": InvokeImageProvider(clients.bedrock_runtime(), load_registry()),
+            "chart": ChartProvider(ConverseTextProvider(clients.bedrock_runtime())),
         },
         s3=clients.s3(),
         settings=settings,

@@ -15,11 +15,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from shared.budgets import ZERO, BudgetLedger, JobBudget
+from shared.budgets import ZERO, BudgetLedger, JobBudget, call_estimate
 from shared.costs import CostLedger
-from shared.jobs import JobRepository, utc_now
+from shared.jobs import JobRepository, from_dynamo, utc_now
 from shared.models import JobStatus
 from shared.providers import Generation, ModelCallError, Provider
+from shared.providers.chart import chart_request
 from shared.registry import ModelSpec, load_registry
 from shared.settings import Settings
 
@@ -151,6 +152,8 @@ class JobRunner:
         return RunOutcome(job_id, current["status"])
 
     def _run_claimed(self, job: dict[str, Any]) -> RunOutcome:
+        if "data" in job:  # chart records come back from DynamoDB with Decimals
+            job = {**job, "data": from_dynamo(job["data"])}
         job_id = job["jobId"]
         models: list[str] = list(job["models"])
         done = job.get("results", {})
@@ -166,7 +169,8 @@ class JobRunner:
         )
         to_run: list[tuple[str, Decimal]] = []
         for model in pending:
-            estimate = registry[model].estimate_usd(len(job["prompt"]), self._settings.model_max_tokens)
+            kind = job.get("kind", "text")
+            estimate = call_estimate(registry[model], kind, job["prompt"], job.get("data"), self._settings.model_max_tokens)
             refusal = self._reserve(job, budget, estimate)
             if refusal:
                 self._record(job_id, model, skipped(model, registry[model], refusal))
@@ -211,53 +215,66 @@ class JobRunner:
         fails), and both budgets are settled to that cost, or released if the
         call failed."""
         actual = ZERO
+        kind = job.get("kind", "text")
+        provider, prompt = self._providers[spec.api], job["prompt"]
+        if kind == "chart":
+            provider, prompt = self._providers["chart"], chart_request(job["prompt"], job.get("data"))
         try:
             max_tokens = spec.output_limit(self._settings.model_max_tokens)
             try:
                 generation = call_with_retries(
-                    lambda: self._providers[spec.api].generate(model, job["prompt"], max_tokens=max_tokens),
-                    self._retry,
-                    sleep=self._sleep,
+                    lambda: provider.generate(model, prompt, max_tokens=max_tokens), self._retry, sleep=self._sleep
                 )
             except ModelCallError as exc:
                 logger.warning("model call failed", extra={"jobId": job["jobId"], "model": model, "code": exc.code})
+                # Work that failed after consuming tokens (a chart that stayed invalid) is billed.
+                actual = self._charge(job, model, kind, spec, exc.input_tokens, exc.output_tokens, 0)
                 error = {"code": exc.code, "message": exc.message[:500]}
-                return model, {"model": model, "kind": spec.kind, "status": "FAILED", "costUsd": 0, "error": error}
-            actual = spec.cost_usd(generation.input_tokens, generation.output_tokens, generation.images)
-            if not self._costs.record_call(
-                job_id=job["jobId"],
-                owner=job["owner"],
-                model=model,
-                kind=spec.kind,
-                input_tokens=generation.input_tokens,
-                output_tokens=generation.output_tokens,
-                images=generation.images,
-                cost_usd=actual,
-                now=self._now(),
-            ):
-                logger.warning("cost already recorded", extra={"jobId": job["jobId"], "model": model})
-            key = self._store(job["jobId"], generation)
-            return model, self._result(spec, generation, key, actual)
+                return model, {"model": model, "kind": kind, "status": "FAILED", "costUsd": float(actual), "error": error}
+            actual = self._charge(job, model, kind, spec, generation.input_tokens, generation.output_tokens, generation.images)
+            keys = self._store(job["jobId"], generation)
+            return model, self._result(kind, generation, keys, actual)
         finally:
             budget.settle(estimate, actual)
             self._ledger.adjust(job["owner"], actual - estimate, self._now())
 
-    def _store(self, job_id: str, generation: Generation) -> str:
-        key = output_key(job_id, generation.model, generation.extension)
-        self._s3.put_object(
-            Bucket=self._settings.outputs_bucket,
-            Key=key,
-            Body=generation.content,
-            ContentType=generation.content_type,
-        )
-        return key
+    def _charge(
+        self, job: dict[str, Any], model: str, kind: str, spec: ModelSpec, input_tokens: int, output_tokens: int, images: int
+    ) -> Decimal:
+        """Record what a call cost (once) and return it; nothing for nothing."""
+        cost = spec.cost_usd(input_tokens, output_tokens, images)
+        if cost == ZERO:
+            return cost
+        if not self._costs.record_call(
+            job_id=job["jobId"],
+            owner=job["owner"],
+            model=model,
+            kind=kind,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            images=images,
+            cost_usd=cost,
+            now=self._now(),
+        ):
+            logger.warning("cost already recorded", extra={"jobId": job["jobId"], "model": model})
+        return cost
 
-    def _result(self, spec: ModelSpec, generation: Generation, key: str, cost: Decimal) -> dict[str, Any]:
+    def _store(self, job_id: str, generation: Generation) -> dict[str, str]:
+        """Every file of the output, by extension (the main one first)."""
+        files = [(generation.extension, generation.content_type, generation.content), *generation.attachments]
+        keys = {}
+        for extension, content_type, body in files:
+            key = output_key(job_id, generation.model, extension)
+            self._s3.put_object(Bucket=self._settings.outputs_bucket, Key=key, Body=body, ContentType=content_type)
+            keys[extension] = key
+        return keys
+
+    def _result(self, kind: str, generation: Generation, keys: dict[str, str], cost: Decimal) -> dict[str, Any]:
         result: dict[str, Any] = {
             "model": generation.model,
-            "kind": spec.kind,
+            "kind": kind,
             "status": "SUCCEEDED",
-            "key": key,
+            "key": keys[generation.extension],
             "inputTokens": generation.input_tokens,
             "outputTokens": generation.output_tokens,
             "images": generation.images,
@@ -266,4 +283,6 @@ class JobRunner:
         }
         if generation.text is not None and len(generation.text) <= self._settings.inline_text_chars:
             result["text"] = generation.text
+        if generation.attachments:
+            result["files"] = {ext: key for ext, key in keys.items() if ext != generation.extension}
         return result

@@ -46,12 +46,13 @@ tool_env() {
   stamp_set "$dir" "$spec"
 }
 
-dev_spec="$(cat "$GENSTACK_ROOT/requirements-dev.txt" "$GENSTACK_ROOT/backend/requirements.txt" | sha256sum | cut -c1-16)"
+dev_spec="$(cat "$GENSTACK_ROOT/requirements-dev.txt" "$GENSTACK_ROOT"/backend/requirements*.txt | sha256sum | cut -c1-16)"
 if ! stamp_ok "$VENV" "$dev_spec"; then
   log "installing the project environment (.venv)"
   rm -rf "$VENV"
   "$UV" venv --quiet --python "$BASE_PY" "$VENV"
-  VIRTUAL_ENV="$VENV" "$UV" pip install --quiet -r "$GENSTACK_ROOT/backend/requirements.txt" -r "$GENSTACK_ROOT/requirements-dev.txt"
+  VIRTUAL_ENV="$VENV" "$UV" pip install --quiet -r "$GENSTACK_ROOT/backend/requirements.txt" \
+    -r "$GENSTACK_ROOT/backend/requirements-worker.txt" -r "$GENSTACK_ROOT/requirements-dev.txt"
   stamp_set "$VENV" "$dev_spec"
 fi
 

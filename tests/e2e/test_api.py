@@ -216,3 +216,18 @@ def test_a_job_from_a_stored_template(deployment):
     assert wait_for_job(deployment, accepted.body["jobId"])["status"] == "COMPLETED"
     missing = call(deployment, "POST", "/generate", {"template": {"id": template_id}, "models": MODELS[:1]})
     assert (missing.status, missing.body["error"]["details"]["missing"]) == (400, ["subject"])
+
+
+def test_a_chart_job_whose_model_writes_no_spec_fails_after_one_repair(deployment):
+    """The emulator's mock model answers prose, never a Vega-Lite spec: the worker
+    asks once more with the reason, then fails the job, billing both calls."""
+    body = {"prompt": "Sales by month", "models": MODELS[:1], "kind": "chart", "data": [{"month": "Jan", "sales": 3}]}
+    accepted = call(deployment, "POST", "/generate", body)
+    assert accepted.status == 202, accepted
+    job = wait_for_job(deployment, accepted.body["jobId"])
+    assert job["status"] == "FAILED"
+    (result,) = job["results"]
+    assert result["error"]["code"] == "InvalidChartSpec"
+    assert "after one repair" in result["error"]["message"]
+    assert result["costUsd"] > 0
+    assert job["costUsd"] == pytest.approx(result["costUsd"])

@@ -89,3 +89,21 @@ def test_aws_package_holds_its_code_and_target_wheels_only(function, handler):
 def test_api_packages_stay_small(function):
     size = zipped_size(package("aws", function))
     assert size <= 5 * 1024 * 1024, f"{function} is {size / 1e6:.1f} MB zipped"
+
+
+def test_only_the_worker_ships_the_chart_renderer():
+    assert (package("aws", "WorkerFunction") / "vl_convert").is_dir()
+    for function in (*API_FUNCTIONS, "DeadLetterFunction", "TemplatesFunction"):
+        assert not (package("aws", function) / "vl_convert").exists(), function
+
+
+def test_the_local_worker_package_renders_a_chart(tmp_path):
+    code = (
+        f"import sys; sys.path.insert(0, {str(package('local', 'WorkerFunction'))!r}); "
+        "from shared.providers.chart import VlConvertRenderer; "
+        "png, svg = VlConvertRenderer().render({'mark': 'bar', 'data': {'values': [{'a': 1}]}, "
+        "'encoding': {'y': {'field': 'a', 'type': 'quantitative'}}}); "
+        "assert png.startswith(b'\\x89PNG') and '<svg' in svg"
+    )
+    result = subprocess.run([str(MINISTACK_PY), "-I", "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr

@@ -117,14 +117,6 @@ def test_too_many_models_is_refused(aws, context, monkeypatch):
     assert "at most 1 models" in body_of(response)["error"]["message"]
 
 
-def test_kinds_not_built_yet_are_refused_clearly(aws, context):
-    response = invoke(with_body({"prompt": "a chart", "models": ["amazon.nova-micro-v1:0"], "kind": "chart"}), context)
-    assert response["statusCode"] == 400
-    error = body_of(response)["error"]
-    assert error["code"] == "UNSUPPORTED_KIND"
-    assert error["details"]["supportedKinds"] == ["text", "image"]
-
-
 def test_form_encoded_body_gets_415_naming_the_fix(aws, context):
     response = invoke(load_event("generate-form-encoded.json"), context)
     assert response["statusCode"] == 415
@@ -211,3 +203,28 @@ def test_image_jobs_need_image_models_and_respect_their_prompt_limits(aws, conte
     too_long = invoke(with_body({"prompt": "x" * 513, "models": ["amazon.titan-image-generator-v2:0"], "kind": "image"}), context)
     assert too_long["statusCode"] == 400
     assert body_of(too_long)["error"]["details"] == {"field": "prompt", "maxChars": {"amazon.titan-image-generator-v2:0": 512}}
+
+
+def test_chart_jobs_take_text_models_and_inline_data(aws, context):
+    body = {"prompt": "Sales by month", "models": ["amazon.nova-lite-v1:0"], "kind": "chart", "data": [{"m": "Jan", "v": 3}]}
+    response = invoke(with_body(body), context)
+    assert response["statusCode"] == 202
+    item = aws.jobs_table.get_item(Key={"jobId": body_of(response)["jobId"]})["Item"]
+    assert item["data"] == [{"m": "Jan", "v": 3}]
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"prompt": "p", "models": ["amazon.nova-lite-v1:0"], "data": [{"a": 1}]}, "only a chart job takes"),
+        (
+            {"prompt": "p", "models": ["amazon.nova-lite-v1:0"], "kind": "chart", "data": [{"a": "x" * 100_001}]},
+            "bytes of chart data",
+        ),
+        ({"prompt": "p", "models": ["amazon.nova-lite-v1:0"], "kind": "chart", "data": [{"a": {"nested": 1}}]}, "data"),
+    ],
+)
+def test_chart_data_is_checked(aws, context, body, fragment):
+    response = invoke(with_body(body), context)
+    assert response["statusCode"] == 400
+    assert fragment in body_of(response)["error"]["message"]

@@ -376,3 +376,41 @@ def test_an_image_job_stores_a_png_priced_per_image(aws, monkeypatch):
     assert aws.s3.get_object(Bucket="outputs", Key=result["key"])["ContentType"] == "image/png"
     (record,) = cost_records(aws)
     assert (record["images"], float(record["costUsd"])) == (1, 0.04)
+
+
+def test_a_chart_job_stores_png_svg_and_spec(aws, settings):
+    put_job(aws, models=(LITE,), kind="chart", data=[{"month": "Jan", "sales": 3}])
+    seen = []
+
+    class Charts:
+        def generate(self, model, prompt, *, system=None, max_tokens):
+            seen.append(prompt)
+            attachments = (("svg", "image/svg+xml", b"<svg/>"), ("vl.json", "application/json", b"{}"))
+            return Generation(model, b"\x89PNG", "image/png", "png", 300, 100, 50, attachments=attachments)
+
+    providers = {"converse": FakeProvider({}), "invoke-image": FakeProvider({}), "chart": Charts()}
+    job_runner = runner(aws, settings, FakeProvider({}))
+    job_runner._providers = providers
+    assert job_runner.run(JOB).status == "COMPLETED"
+    assert '"month":"Jan"' in seen[0]  # the data went to the model
+    result = aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]["results"][LITE]
+    assert result["kind"] == "chart"
+    assert result["key"].endswith(".png")
+    assert set(result["files"]) == {"svg", "vl.json"}
+    assert aws.s3.get_object(Bucket="outputs", Key=result["files"]["svg"])["ContentType"] == "image/svg+xml"
+
+
+def test_a_chart_that_stays_invalid_fails_and_its_tokens_are_billed(aws, settings):
+    put_job(aws, models=(LITE,), kind="chart")
+
+    class Invalid:
+        def generate(self, model, prompt, *, system=None, max_tokens):
+            raise ModelCallError("InvalidChartSpec", "no valid spec", retryable=False, input_tokens=1000, output_tokens=1000)
+
+    job_runner = runner(aws, settings, FakeProvider({}))
+    job_runner._providers = {"converse": FakeProvider({}), "chart": Invalid()}
+    assert job_runner.run(JOB).status == "FAILED"
+    job = aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]
+    assert job["results"][LITE]["error"]["code"] == "InvalidChartSpec"
+    assert float(job["costUsd"]) == pytest.approx((1000 * 0.00006 + 1000 * 0.00024) / 1000)
+    assert month_spent(aws) == pytest.approx(float(job["costUsd"]))
