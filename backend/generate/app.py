@@ -1,4 +1,5 @@
-"""POST /generate: validate a job, record it and queue it; answer 202."""
+"""POST /generate: validate a job, record it and queue it; answer 202.
+POST /jobs/{jobId}/cancel: stop a job that has not finished."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from generate.idempotency import idempotency_key, idempotent_submission
-from generate.service import submit_job
+from generate.service import cancel_job, submit_job
 from shared import clients
 from shared.api import caller_id, make_resolver, resolve
 from shared.budgets import BudgetLedger
-from shared.jobs import JobRepository
+from shared.jobs import JobRepository, utc_now
 from shared.models import GenerateRequest
 from shared.settings import get_settings
 from shared.templates import TemplateStore, render
@@ -64,6 +65,18 @@ def generate(request: GenerateRequest) -> Response[dict[str, Any]]:
         content_type=content_types.APPLICATION_JSON,
         body=accepted,
         headers={"Location": accepted["statusUrl"]},
+    )
+
+
+@app.post("/jobs/<job_id>/cancel")
+def cancel(job_id: str) -> dict[str, Any]:
+    settings = get_settings()
+    return cancel_job(
+        job_id,
+        owner=caller_id(app.current_event),
+        jobs=JobRepository(clients.dynamodb_table(settings.jobs_table)),
+        cdn_domain=settings.cdn_domain,
+        now=utc_now(),
     )
 
 

@@ -12,8 +12,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from shared.budgets import BudgetLedger, call_estimate
-from shared.errors import GenstackError, InvalidRequest, MonthlyBudgetExceeded, UnknownModel
-from shared.jobs import JobRepository, iso, utc_now
+from shared.errors import GenstackError, InvalidRequest, JobNotFound, MonthlyBudgetExceeded, UnknownModel
+from shared.jobs import JobRepository, check_job_id, iso, public_view, utc_now
 from shared.models import GenerateRequest, JobStatus, ensure_prompt_fits
 from shared.registry import enabled_specs
 from shared.settings import Settings
@@ -147,3 +147,22 @@ def submit_job(
         raise QueueUnavailable("the job queue is unavailable; nothing was charged, retry the request") from exc
     logger.info("job queued", extra={"jobId": job["jobId"], "models": len(request.models), "promptChars": len(request.prompt)})
     return job
+
+
+class JobAlreadyFinished(GenstackError):
+    status_code = 409
+    code = "JOB_ALREADY_FINISHED"
+
+
+def cancel_job(job_id: str, *, owner: str, jobs: JobRepository, cdn_domain: str, now: datetime) -> dict[str, Any]:
+    """QUEUED or RUNNING -> CANCELLED. Calls already running finish and are
+    billed; nothing more is started or recorded. Cancelling twice is harmless."""
+    check_job_id(job_id)
+    cancelled = jobs.cancel(job_id, owner=owner, now=now)
+    job = jobs.get(job_id)
+    if job is None or job.get("owner") != owner:
+        raise JobNotFound(f"no job {job_id} for this API key")
+    if not cancelled and job["status"] != JobStatus.CANCELLED.value:
+        raise JobAlreadyFinished(f"job {job_id} already finished ({job['status']})", details={"status": job["status"]})
+    logger.info("job cancelled", extra={"jobId": job_id, "changed": cancelled})
+    return public_view(job, cdn_domain=cdn_domain)

@@ -5,13 +5,23 @@ deliveries cannot move a job backwards or record a result twice."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.errors import InvalidRequest
 from shared.models import JobStatus
+
+
+def check_job_id(job_id: str) -> None:
+    """Job ids are UUIDs; anything else is a 400, not a lookup."""
+    try:
+        uuid.UUID(job_id)
+    except ValueError:
+        raise InvalidRequest(f"'{job_id}' is not a job id (job ids are UUIDs)", details={"field": "jobId"}) from None
 
 
 def utc_now() -> datetime:
@@ -135,6 +145,44 @@ class JobRepository:
                     ":reason": reason,
                     ":now": iso(now),
                 },
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def cancel(self, job_id: str, *, owner: str, now: datetime) -> bool:
+        """QUEUED or RUNNING -> CANCELLED, for the job's owner; False otherwise."""
+        try:
+            self._table.update_item(
+                Key={"jobId": job_id},
+                UpdateExpression="SET #status = :cancelled, updatedAt = :now, finishedAt = :now REMOVE leaseUntil",
+                ConditionExpression="#owner = :owner AND #status IN (:queued, :running)",
+                ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
+                ExpressionAttributeValues={
+                    ":cancelled": JobStatus.CANCELLED.value,
+                    ":queued": JobStatus.QUEUED.value,
+                    ":running": JobStatus.RUNNING.value,
+                    ":owner": owner,
+                    ":now": iso(now),
+                },
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def record_cancelled_cost(self, job_id: str, cost_usd: Decimal, *, now: datetime) -> bool:
+        """What a cancelled job's calls in flight still cost, once they end."""
+        try:
+            self._table.update_item(
+                Key={"jobId": job_id},
+                UpdateExpression="SET costUsd = :cost, updatedAt = :now",
+                ConditionExpression="#status = :cancelled",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":cost": cost_usd, ":cancelled": JobStatus.CANCELLED.value, ":now": iso(now)},
             )
         except ClientError as exc:
             if _is_conditional_failure(exc):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import uuid
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
@@ -16,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared import clients
 from shared.api import caller_id, make_resolver, resolve
 from shared.errors import InvalidRequest, JobNotFound
-from shared.jobs import JobRepository, listing_view, public_view
+from shared.jobs import JobRepository, check_job_id, listing_view, public_view
 from shared.settings import get_settings
 
 logger = Logger()
@@ -24,10 +23,7 @@ app = make_resolver()
 
 
 def find_job(job_id: str, *, owner: str, jobs: JobRepository, cdn_domain: str) -> dict[str, Any]:
-    try:
-        uuid.UUID(job_id)
-    except ValueError:
-        raise InvalidRequest(f"'{job_id}' is not a job id (job ids are UUIDs)", details={"field": "jobId"}) from None
+    check_job_id(job_id)
     job = jobs.get(job_id)
     # Another key's job is indistinguishable from a missing one.
     if job is None or job.get("owner") != owner:

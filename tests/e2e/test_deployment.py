@@ -80,6 +80,7 @@ def test_every_method_but_health_requires_a_key(deployment):
         ("POST", "/generate"): True,
         ("GET", "/status/{jobId}"): True,
         ("GET", "/jobs"): True,
+        ("POST", "/jobs/{jobId}/cancel"): True,
         ("POST", "/templates"): True,
         ("GET", "/templates"): True,
         ("GET", "/templates/{templateId}"): True,

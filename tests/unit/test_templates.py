@@ -234,6 +234,7 @@ def test_every_route_but_health_requires_an_api_key():
         ("post", "/generate"): True,
         ("get", "/status/{jobId}"): True,
         ("get", "/jobs"): True,
+        ("post", "/jobs/{jobId}/cancel"): True,
         ("post", "/templates"): True,
         ("get", "/templates"): True,
         ("get", "/templates/{templateId}"): True,

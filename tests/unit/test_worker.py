@@ -52,9 +52,9 @@ def put_job(aws, models=(MICRO, LITE), status="QUEUED", job_id=JOB, **extra):
     JobRepository(aws.jobs_table).create(
         {
             "kind": "text",
+            "owner": "k1",
             **extra,
             "jobId": job_id,
-            "owner": "k1",
             "status": status,
             "prompt": "Write a haiku",
             "models": list(models),
