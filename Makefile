@@ -8,7 +8,7 @@ REGION ?= us-east-1
 PROFILE ?=
 LOCAL_PORT ?= 4566
 
-.PHONY: help install lint build test test-unit test-e2e local local-stop local-status deploy lock clean
+.PHONY: help install lint build test test-unit test-e2e bench local local-stop local-status deploy lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-13s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ test-unit: install ## unit tests only (no network, no emulator)
 
 test-e2e: build ## end-to-end tests only (deploys into a ministack of their own)
 	@.venv/bin/python -m pytest tests/e2e
+
+bench: install ## benchmarks (fan-out: job wall time / model latency for N = 1, 4, 8 models)
+	@.venv/bin/python bench/fanout.py
 
 local: ## start ministack, deploy the whole stack into it, print URL, key and a curl example
 	@bash $(SCRIPTS)/local.sh up --port $(LOCAL_PORT)

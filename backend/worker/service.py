@@ -161,29 +161,28 @@ class JobRunner:
         registry = load_registry()
         logger.info("job running", extra={"jobId": job_id, "models": len(models), "pending": len(pending)})
 
-        # Reserve each call's worst case in the job's model order, before any
-        # call starts: what does not fit the job's or the key's budget is
-        # skipped, the rest runs in parallel.
+        # Reserve each call's worst case before any call starts: what does not
+        # fit the job's or the key's budget is skipped, in the job's model
+        # order; the rest runs in parallel.
         budget = JobBudget(
             Decimal(str(job.get("budgetUsd", self._settings.max_job_budget_usd))), spent=self._costs.spent_on(job_id)
         )
-        to_run: list[tuple[str, Decimal]] = []
-        for model in pending:
-            kind = job.get("kind", "text")
-            estimate = call_estimate(registry[model], kind, job["prompt"], job.get("data"), self._settings.model_max_tokens)
-            refusal = self._reserve(job, budget, estimate)
-            if refusal:
-                self._record(job_id, model, skipped(model, registry[model], refusal))
-            else:
-                to_run.append((model, estimate))
-
-        if to_run:
-            with ThreadPoolExecutor(max_workers=len(to_run), thread_name_prefix="model") as pool:
-                futures = [
-                    pool.submit(self._call_reserved, job, model, registry[model], estimate, budget) for model, estimate in to_run
-                ]
-                for future in futures:
-                    self._record(job_id, *future.result())
+        kind = job.get("kind", "text")
+        max_tokens = self._settings.model_max_tokens
+        estimates = {m: call_estimate(registry[m], kind, job["prompt"], job.get("data"), max_tokens) for m in pending}
+        spent_before = budget.spent
+        to_run, on_ledger = self._reserve_all(job, budget, estimates, registry)
+        try:
+            if to_run:
+                with ThreadPoolExecutor(max_workers=len(to_run), thread_name_prefix="model") as pool:
+                    # Each thread records its own result as soon as its call ends.
+                    calls = [pool.submit(self._run_call, job, m, registry[m], estimate, budget) for m, estimate in to_run]
+                    for call in calls:
+                        call.result()
+        finally:
+            # One ledger write settles every reservation of this run to what the
+            # calls really cost (failed calls cost nothing).
+            self._ledger.adjust(job["owner"], (budget.spent - spent_before) - on_ledger, self._now())
 
         current = self._jobs.get(job_id) or job
         results = current.get("results", {})
@@ -196,6 +195,29 @@ class JobRunner:
             return RunOutcome(job_id, JobStatus.CANCELLED.value, ran_models=len(to_run))
         logger.info("job finished", extra={"jobId": job_id, "status": status.value})
         return RunOutcome(job_id, status.value, ran_models=len(to_run))
+
+    def _reserve_all(
+        self, job: dict[str, Any], budget: JobBudget, estimates: dict[str, Decimal], registry: dict[str, ModelSpec]
+    ) -> tuple[list[tuple[str, Decimal]], Decimal]:
+        """Reserve the calls that fit; returns them and what was reserved on the
+        ledger. The common case, everything fits, costs one ledger write;
+        otherwise models are taken one by one in the job's order."""
+        total = sum(estimates.values(), ZERO)
+        if budget.try_reserve(total):
+            if self._ledger.try_reserve(job["owner"], total, self._now()):
+                return list(estimates.items()), total
+            budget.settle(total, ZERO)
+        to_run = []
+        for model, estimate in estimates.items():
+            refusal = self._reserve(job, budget, estimate)
+            if refusal:
+                self._record(job["jobId"], model, skipped(model, registry[model], refusal))
+            else:
+                to_run.append((model, estimate))
+        return to_run, sum((estimate for _, estimate in to_run), ZERO)
+
+    def _run_call(self, job: dict[str, Any], model: str, spec: ModelSpec, estimate: Decimal, budget: JobBudget) -> None:
+        self._record(job["jobId"], *self._call_reserved(job, model, spec, estimate, budget))
 
     def _reserve(self, job: dict[str, Any], budget: JobBudget, estimate: Decimal) -> str | None:
         """Reserve a call's worst case on both budgets; the reason if it does not fit."""
@@ -215,8 +237,8 @@ class JobRunner:
     ) -> tuple[str, dict[str, Any]]:
         """Call a model whose worst case is reserved. Its cost is recorded as
         soon as Bedrock answers (the money is spent even if storing the output
-        fails), and both budgets are settled to that cost, or released if the
-        call failed."""
+        fails), and the job's budget is settled to that cost (the ledger is
+        settled once for the whole run)."""
         actual = ZERO
         kind = job.get("kind", "text")
         provider, prompt = self._providers[spec.api], job["prompt"]
@@ -239,7 +261,6 @@ class JobRunner:
             return model, self._result(kind, generation, keys, actual)
         finally:
             budget.settle(estimate, actual)
-            self._ledger.adjust(job["owner"], actual - estimate, self._now())
 
     def _charge(
         self, job: dict[str, Any], model: str, kind: str, spec: ModelSpec, input_tokens: int, output_tokens: int, images: int

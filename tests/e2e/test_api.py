@@ -231,3 +231,12 @@ def test_a_chart_job_whose_model_writes_no_spec_fails_after_one_repair(deploymen
     assert "after one repair" in result["error"]["message"]
     assert result["costUsd"] > 0
     assert job["costUsd"] == pytest.approx(result["costUsd"])
+
+
+def test_cancel_is_for_unfinished_jobs_of_the_caller(deployment, second_key):
+    job_id = call(deployment, "POST", "/generate", {"prompt": "done soon", "models": MODELS[:1]}).body["jobId"]
+    other = call(deployment, "POST", f"/jobs/{job_id}/cancel", key=second_key)
+    assert (other.status, other.body["error"]["code"]) == (404, "JOB_NOT_FOUND")
+    wait_for_job(deployment, job_id)
+    finished = call(deployment, "POST", f"/jobs/{job_id}/cancel")
+    assert (finished.status, finished.body["error"]["code"]) == (409, "JOB_ALREADY_FINISHED")
