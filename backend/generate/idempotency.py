@@ -38,7 +38,7 @@ class IdempotencyInProgress(GenstackError):
 
 
 def idempotency_key(event: Any) -> str | None:
-    value = event.get_header_value(HEADER, case_sensitive=False)
+    value = event.headers.get(HEADER)  # Powertools v3 headers are case-insensitive
     if value is None:
         return None
     if not _VALID_KEY.match(value):

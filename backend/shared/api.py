@@ -156,7 +156,7 @@ def caller_id(event: Any) -> str:
     key_id = getattr(identity, "api_key_id", None)
     if key_id:
         return key_id
-    key = event.headers.get("x-api-key") or event.headers.get("X-Api-Key")
+    key = event.headers.get("x-api-key")  # case-insensitive in Powertools v3
     if not key:
         raise MissingApiKey("the x-api-key header is required")
     return "keyhash-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]

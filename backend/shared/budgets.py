@@ -13,8 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import ClientError
-
+from shared.dynamo import if_condition
 from shared.providers.chart import chart_request
 from shared.registry import ModelSpec
 
@@ -71,22 +70,18 @@ class BudgetLedger:
         """Add `amount` unless that would take the month past the limit."""
         if amount > self.monthly_limit:
             return False
-        try:
-            self._table.update_item(
-                Key={"owner": owner, "period": period_of(now)},
-                UpdateExpression="ADD spentUsd :amount SET expiresAt = if_not_exists(expiresAt, :expires)",
-                ConditionExpression="attribute_not_exists(spentUsd) OR spentUsd <= :ceiling",
-                ExpressionAttributeValues={
-                    ":amount": amount,
-                    ":ceiling": self.monthly_limit - amount,
-                    ":expires": int((now + LEDGER_RETENTION).timestamp()),
-                },
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        written = if_condition(
+            self._table.update_item,
+            Key={"owner": owner, "period": period_of(now)},
+            UpdateExpression="ADD spentUsd :amount SET expiresAt = if_not_exists(expiresAt, :expires)",
+            ConditionExpression="attribute_not_exists(spentUsd) OR spentUsd <= :ceiling",
+            ExpressionAttributeValues={
+                ":amount": amount,
+                ":ceiling": self.monthly_limit - amount,
+                ":expires": int((now + LEDGER_RETENTION).timestamp()),
+            },
+        )
+        return written is not None
 
     def adjust(self, owner: str, delta: Decimal, now: datetime) -> None:
         """Settle a reservation to the actual cost (or release it: a negative delta)."""

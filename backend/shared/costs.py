@@ -11,8 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
-from botocore.exceptions import ClientError
 
+from shared.dynamo import if_condition
 from shared.jobs import iso
 
 
@@ -45,25 +45,21 @@ class CostLedger:
         images: int = 0,
     ) -> bool:
         """Write the record of one call; False if it was already recorded."""
-        try:
-            self._table.put_item(
-                Item={
-                    "jobId": job_id,
-                    "callId": model,
-                    "owner": owner,
-                    "model": model,
-                    "kind": kind,
-                    "inputTokens": input_tokens,
-                    "outputTokens": output_tokens,
-                    "images": images,
-                    "costUsd": cost_usd,
-                    "createdAt": iso(now),
-                    "expiresAt": int((now + self._retention).timestamp()),
-                },
-                ConditionExpression="attribute_not_exists(callId)",
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        written = if_condition(
+            self._table.put_item,
+            Item={
+                "jobId": job_id,
+                "callId": model,
+                "owner": owner,
+                "model": model,
+                "kind": kind,
+                "inputTokens": input_tokens,
+                "outputTokens": output_tokens,
+                "images": images,
+                "costUsd": cost_usd,
+                "createdAt": iso(now),
+                "expiresAt": int((now + self._retention).timestamp()),
+            },
+            ConditionExpression="attribute_not_exists(callId)",
+        )
+        return written is not None

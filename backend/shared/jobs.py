@@ -10,8 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import ClientError
-
+from shared.dynamo import if_condition
 from shared.errors import InvalidRequest
 from shared.models import JobStatus
 
@@ -48,10 +47,6 @@ def from_dynamo(value: Any) -> Any:
     return value
 
 
-def _is_conditional_failure(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 class JobRepository:
     def __init__(self, table: Any) -> None:
         self._table = table
@@ -84,132 +79,108 @@ class JobRepository:
         (its worker died). Returns the job as claimed, or None if it is not
         ours to run (finished, or running under a live lease, or unknown)."""
         now_epoch = int(now.timestamp())
-        try:
-            response = self._table.update_item(
-                Key={"jobId": job_id},
-                UpdateExpression=(
-                    "SET #status = :running, leaseUntil = :lease, updatedAt = :now, "
-                    "startedAt = if_not_exists(startedAt, :now), attempts = if_not_exists(attempts, :zero) + :one"
-                ),
-                ConditionExpression=(
-                    "attribute_exists(jobId) AND (#status = :queued OR (#status = :running AND leaseUntil < :now_epoch))"
-                ),
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":running": JobStatus.RUNNING.value,
-                    ":queued": JobStatus.QUEUED.value,
-                    ":lease": now_epoch + lease_seconds,
-                    ":now": iso(now),
-                    ":now_epoch": now_epoch,
-                    ":zero": 0,
-                    ":one": 1,
-                },
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if _is_conditional_failure(exc):
-                return None
-            raise
-        return response["Attributes"]
+        response = if_condition(
+            self._table.update_item,
+            Key={"jobId": job_id},
+            UpdateExpression=(
+                "SET #status = :running, leaseUntil = :lease, updatedAt = :now, "
+                "startedAt = if_not_exists(startedAt, :now), attempts = if_not_exists(attempts, :zero) + :one"
+            ),
+            ConditionExpression=(
+                "attribute_exists(jobId) AND (#status = :queued OR (#status = :running AND leaseUntil < :now_epoch))"
+            ),
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":running": JobStatus.RUNNING.value,
+                ":queued": JobStatus.QUEUED.value,
+                ":lease": now_epoch + lease_seconds,
+                ":now": iso(now),
+                ":now_epoch": now_epoch,
+                ":zero": 0,
+                ":one": 1,
+            },
+            ReturnValues="ALL_NEW",
+        )
+        return response["Attributes"] if response else None
 
     def record_result(self, job_id: str, model: str, result: dict[str, Any], *, now: datetime) -> bool:
         """Store one model's result once; False if it was already recorded or
         the job is no longer running."""
-        try:
-            self._table.update_item(
-                Key={"jobId": job_id},
-                UpdateExpression="SET results.#model = :result, updatedAt = :now",
-                ConditionExpression="#status = :running AND attribute_not_exists(results.#model)",
-                ExpressionAttributeNames={"#model": model, "#status": "status"},
-                ExpressionAttributeValues={":result": to_dynamo(result), ":running": JobStatus.RUNNING.value, ":now": iso(now)},
-            )
-        except ClientError as exc:
-            if _is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        written = if_condition(
+            self._table.update_item,
+            Key={"jobId": job_id},
+            UpdateExpression="SET results.#model = :result, updatedAt = :now",
+            ConditionExpression="#status = :running AND attribute_not_exists(results.#model)",
+            ExpressionAttributeNames={"#model": model, "#status": "status"},
+            ExpressionAttributeValues={":result": to_dynamo(result), ":running": JobStatus.RUNNING.value, ":now": iso(now)},
+        )
+        return written is not None
 
     def abandon(self, job_id: str, *, reason: str, now: datetime) -> bool:
         """QUEUED or RUNNING -> FAILED, for a job no worker will run again (its
         message was dead-lettered). False if it had already finished."""
-        try:
-            self._table.update_item(
-                Key={"jobId": job_id},
-                UpdateExpression="SET #status = :failed, #error = :reason, updatedAt = :now, finishedAt = :now REMOVE leaseUntil",
-                ConditionExpression="#status IN (:queued, :running)",
-                ExpressionAttributeNames={"#status": "status", "#error": "error"},
-                ExpressionAttributeValues={
-                    ":failed": JobStatus.FAILED.value,
-                    ":queued": JobStatus.QUEUED.value,
-                    ":running": JobStatus.RUNNING.value,
-                    ":reason": reason,
-                    ":now": iso(now),
-                },
-            )
-        except ClientError as exc:
-            if _is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        written = if_condition(
+            self._table.update_item,
+            Key={"jobId": job_id},
+            UpdateExpression="SET #status = :failed, #error = :reason, updatedAt = :now, finishedAt = :now REMOVE leaseUntil",
+            ConditionExpression="#status IN (:queued, :running)",
+            ExpressionAttributeNames={"#status": "status", "#error": "error"},
+            ExpressionAttributeValues={
+                ":failed": JobStatus.FAILED.value,
+                ":queued": JobStatus.QUEUED.value,
+                ":running": JobStatus.RUNNING.value,
+                ":reason": reason,
+                ":now": iso(now),
+            },
+        )
+        return written is not None
 
     def cancel(self, job_id: str, *, owner: str, now: datetime) -> bool:
         """QUEUED or RUNNING -> CANCELLED, for the job's owner; False otherwise."""
-        try:
-            self._table.update_item(
-                Key={"jobId": job_id},
-                UpdateExpression="SET #status = :cancelled, updatedAt = :now, finishedAt = :now REMOVE leaseUntil",
-                ConditionExpression="#owner = :owner AND #status IN (:queued, :running)",
-                ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
-                ExpressionAttributeValues={
-                    ":cancelled": JobStatus.CANCELLED.value,
-                    ":queued": JobStatus.QUEUED.value,
-                    ":running": JobStatus.RUNNING.value,
-                    ":owner": owner,
-                    ":now": iso(now),
-                },
-            )
-        except ClientError as exc:
-            if _is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        written = if_condition(
+            self._table.update_item,
+            Key={"jobId": job_id},
+            UpdateExpression="SET #status = :cancelled, updatedAt = :now, finishedAt = :now REMOVE leaseUntil",
+            ConditionExpression="#owner = :owner AND #status IN (:queued, :running)",
+            ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
+            ExpressionAttributeValues={
+                ":cancelled": JobStatus.CANCELLED.value,
+                ":queued": JobStatus.QUEUED.value,
+                ":running": JobStatus.RUNNING.value,
+                ":owner": owner,
+                ":now": iso(now),
+            },
+        )
+        return written is not None
 
     def record_cancelled_cost(self, job_id: str, cost_usd: Decimal, *, now: datetime) -> bool:
         """What a cancelled job's calls in flight still cost, once they end."""
-        try:
-            self._table.update_item(
-                Key={"jobId": job_id},
-                UpdateExpression="SET costUsd = :cost, updatedAt = :now",
-                ConditionExpression="#status = :cancelled",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":cost": cost_usd, ":cancelled": JobStatus.CANCELLED.value, ":now": iso(now)},
-            )
-        except ClientError as exc:
-            if _is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        written = if_condition(
+            self._table.update_item,
+            Key={"jobId": job_id},
+            UpdateExpression="SET costUsd = :cost, updatedAt = :now",
+            ConditionExpression="#status = :cancelled",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":cost": cost_usd, ":cancelled": JobStatus.CANCELLED.value, ":now": iso(now)},
+        )
+        return written is not None
 
     def fail_unqueued(self, job_id: str, *, reason: str, now: datetime) -> bool:
         """QUEUED -> FAILED, for a job whose queue message could not be sent."""
-        try:
-            self._table.update_item(
-                Key={"jobId": job_id},
-                UpdateExpression="SET #status = :failed, #error = :reason, updatedAt = :now, finishedAt = :now",
-                ConditionExpression="#status = :queued",
-                ExpressionAttributeNames={"#status": "status", "#error": "error"},
-                ExpressionAttributeValues={
-                    ":failed": JobStatus.FAILED.value,
-                    ":queued": JobStatus.QUEUED.value,
-                    ":reason": reason,
-                    ":now": iso(now),
-                },
-            )
-        except ClientError as exc:
-            if _is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        written = if_condition(
+            self._table.update_item,
+            Key={"jobId": job_id},
+            UpdateExpression="SET #status = :failed, #error = :reason, updatedAt = :now, finishedAt = :now",
+            ConditionExpression="#status = :queued",
+            ExpressionAttributeNames={"#status": "status", "#error": "error"},
+            ExpressionAttributeValues={
+                ":failed": JobStatus.FAILED.value,
+                ":queued": JobStatus.QUEUED.value,
+                ":reason": reason,
+                ":now": iso(now),
+            },
+        )
+        return written is not None
 
     def finish(self, job_id: str, status: JobStatus, *, cost_usd: Decimal, now: datetime, error: str | None = None) -> bool:
         """RUNNING -> a terminal status; False if the job was not RUNNING."""
@@ -228,19 +199,15 @@ class JobRepository:
             names["#error"] = "error"
             values[":error"] = error
         update = f"SET {sets} REMOVE leaseUntil"
-        try:
-            self._table.update_item(
-                Key={"jobId": job_id},
-                UpdateExpression=update,
-                ConditionExpression="#status = :running",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if _is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        written = if_condition(
+            self._table.update_item,
+            Key={"jobId": job_id},
+            UpdateExpression=update,
+            ConditionExpression="#status = :running",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+        return written is not None
 
 
 LISTED_FIELDS = ("jobId", "status", "kind", "models", "costUsd", "createdAt", "updatedAt")

@@ -9,10 +9,10 @@ from functools import lru_cache
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
-from botocore.exceptions import ClientError
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
+from shared.dynamo import if_condition
 from shared.errors import GenstackError, InvalidRequest
 from shared.jobs import from_dynamo, iso
 
@@ -77,14 +77,8 @@ class TemplateStore:
             "createdBy": owner,
             "createdAt": iso(now),
         }
-        try:
-            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(version)")
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise TemplateVersionConflict(
-                    f"version {version} of {template_id} was just created by another request; retry"
-                ) from exc
-            raise
+        if if_condition(self._table.put_item, Item=item, ConditionExpression="attribute_not_exists(version)") is None:
+            raise TemplateVersionConflict(f"version {version} of {template_id} was just created by another request; retry")
         return view(item)
 
     def latest(self, template_id: str, *, missing_ok: bool = False) -> dict | None:
