@@ -35,7 +35,7 @@ die()  { printf '%s[%s] error: %s%s\n' "$_R" "$(date -u +%H:%M:%S)" "$*" "$_N" >
 # endpoint override, and the account id ministack uses.
 use_local_endpoint() {
   local port="$1"
-  export AWS_ENDPOINT_URL="http://127.0.0.1:${port}"
+  export AWS_ENDPOINT_URL="https://127.0.0.1:${port}"
   export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
   unset AWS_PROFILE AWS_SESSION_TOKEN
 }

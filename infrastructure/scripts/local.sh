@@ -36,7 +36,14 @@ pid_file="$state_dir/ministack-$port.pid"
 log_file="$state_dir/ministack-$port.log"
 use_local_endpoint "$port"
 
-healthy() { curl -sf -m 2 "http://127.0.0.1:$port/_ministack/health" >/dev/null 2>&1; }
+# The emulator serves HTTPS with a self-signed certificate (made once, cached
+# under the temp directory); every client here trusts exactly that one.
+trust_emulator() {
+  AWS_CA_BUNDLE="$("$MINISTACK_PY" -c 'from ministack.core.tls import resolve_tls_material as r; print(r()[0])')"
+  export AWS_CA_BUNDLE
+}
+AWS_CA_BUNDLE=""
+healthy() { [[ -s "$AWS_CA_BUNDLE" ]] && curl -sf -m 2 --cacert "$AWS_CA_BUNDLE" "https://127.0.0.1:$port/_ministack/health" >/dev/null 2>&1; }
 
 start_emulator() {
   if healthy; then
@@ -46,9 +53,14 @@ start_emulator() {
   mkdir -p "$state_dir"
   log "starting ministack $MINISTACK_VERSION on 127.0.0.1:$port (log: ${log_file#"$GENSTACK_ROOT"/})"
   # Bound to loopback only. setsid: it outlives this script, like a service.
-  GATEWAY_PORT="$port" BIND_HOST=127.0.0.1 MINISTACK_REGION="$AWS_DEFAULT_REGION" \
-    setsid "$MINISTACK_PY" -m hypercorn ministack.app:app --bind "127.0.0.1:$port" --keep-alive 75 \
-    >"$log_file" 2>&1 < /dev/null &
+  # AUTH=true: the emulator evaluates IAM policies (identity, resource and
+  # boundary), so every function runs with only its role's permissions, as on
+  # AWS. USE_SSL=1: HTTPS, so aws:SecureTransport holds and the TLS-only
+  # bucket, queue and topic policies apply as they do on AWS. The functions
+  # it runs are given its certificate to trust.
+  GATEWAY_PORT="$port" BIND_HOST=127.0.0.1 MINISTACK_REGION="$AWS_DEFAULT_REGION" AUTH=true USE_SSL=1 \
+    setsid "$MINISTACK_PY" -m hypercorn -c "file:$("$MINISTACK_PY" -c 'import ministack.core.hypercorn_conf as c; print(c.__file__)')" \
+    ministack.app:app --bind "127.0.0.1:$port" --keep-alive 75 >"$log_file" 2>&1 < /dev/null &
   echo $! > "$pid_file"
   for _ in $(seq 1 60); do
     healthy && { ok "ministack is up (pid $(cat "$pid_file"))"; return; }
@@ -78,13 +90,16 @@ case "$cmd" in
   up)
     bash "$GENSTACK_ROOT/infrastructure/scripts/install.sh" --tools ministack,sam
     mkdir -p "$state_dir"
+    trust_emulator
     start_emulator
     bash "$GENSTACK_ROOT/infrastructure/scripts/build.sh" --target local
     deploy
+    "$PY" "$GENSTACK_ROOT/infrastructure/scripts/emulator_iam_compat.py" --stack-name "$stack" --endpoint "$AWS_ENDPOINT_URL" >&2
     "$PY" "$GENSTACK_ROOT/infrastructure/scripts/local_outputs.py" --stack-name "$stack" \
       --endpoint "$AWS_ENDPOINT_URL" --out "$outputs"
     ;;
   down)
+    [[ -x "$MINISTACK_PY" ]] && trust_emulator
     if [[ -f "$pid_file" ]] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
       pid="$(cat "$pid_file")"
       kill -- "-$pid" 2>/dev/null || kill "$pid"
@@ -98,6 +113,7 @@ case "$cmd" in
     fi
     ;;
   status)
+    [[ -x "$MINISTACK_PY" ]] && trust_emulator
     if healthy; then
       ok "ministack answers on port $port"
       "$PY" - "$stack" <<'PY' || warn "stack $stack is not deployed"

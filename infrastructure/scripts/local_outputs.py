@@ -38,14 +38,18 @@ def collect(stack_name: str, endpoint: str, region: str) -> dict:
         "endpoint": endpoint,
         # ministack serves REST APIs at /_aws/execute-api/{apiId}/{stage}/...
         "apiUrl": f"{endpoint}/_aws/execute-api/{outputs['ApiId']}/v1",
+        # The emulator's self-signed certificate: trust it (curl --cacert, AWS_CA_BUNDLE).
+        "caBundle": os.environ.get("AWS_CA_BUNDLE", ""),
+        "region": region,
         "apiKey": key["value"],
         "outputs": outputs,
     }
 
 
 def quickstart(info: dict) -> str:
-    url, key = info["apiUrl"], info["apiKey"]
+    url, key, ca = info["apiUrl"], info["apiKey"], info["caBundle"]
     models = info["outputs"]["EnabledModelIds"].split(",")[:2]
+    first_output = f"{info['endpoint']}/{info['outputs']['OutputsBucketName']}/{output_key('$JOB', models[0], 'txt')}"
     body = json.dumps({"prompt": "Write a haiku about message queues", "models": models})
     # Exits 1 (keep polling) while the job is QUEUED or RUNNING.
     poll = 'import json,sys; s=json.load(sys.stdin)["status"]; print(s); sys.exit(s in ("QUEUED","RUNNING"))'
@@ -55,16 +59,19 @@ def quickstart(info: dict) -> str:
             "genstack is running on the local stack",
             f"  API URL  {url}",
             f"  API key  {key}",
+            f"  TLS      the emulator's certificate is {ca} (curl --cacert, AWS_CA_BUNDLE)",
             "",
             "Submit a job and poll it until it finishes:",
             "",
-            f"  URL={shlex.quote(url)}; KEY={shlex.quote(key)}",
-            '  JOB=$(curl -s -X POST "$URL/generate" -H "x-api-key: $KEY" -H "content-type: application/json" \\',
+            f"  URL={shlex.quote(url)}; KEY={shlex.quote(key)}; CA={shlex.quote(ca)}",
+            '  JOB=$(curl -s --cacert "$CA" -X POST "$URL/generate" -H "x-api-key: $KEY" -H "content-type: application/json" \\',
             f"        -d {shlex.quote(body)} | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"jobId\"])')",
-            f'  until curl -s "$URL/status/$JOB" -H "x-api-key: $KEY" | python3 -c {shlex.quote(poll)}; do sleep 1; done',
-            '  curl -s "$URL/status/$JOB" -H "x-api-key: $KEY"; echo',
-            "  # the first model's output object, from the emulator's S3 (on AWS: the result's CDN url)",
-            f'  curl -s "{info["endpoint"]}/{info["outputs"]["OutputsBucketName"]}/{output_key("$JOB", models[0], "txt")}"; echo',
+            f'  until curl -s --cacert "$CA" "$URL/status/$JOB" -H "x-api-key: $KEY" | python3 -c {shlex.quote(poll)}; '
+            "do sleep 1; done",
+            '  curl -s --cacert "$CA" "$URL/status/$JOB" -H "x-api-key: $KEY"; echo',
+            "  # the first model's output object, from the emulator's S3, which (like AWS) wants signed",
+            "  # requests: curl signs with the emulator's credentials. On AWS, fetch the result's CDN url.",
+            f'  curl -s --cacert "$CA" --aws-sigv4 "aws:amz:{info["region"]}:s3" --user test:test "{first_output}"; echo',
             "",
             "Stop the local stack with: make local-stop",
             "",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -31,6 +32,7 @@ TERMINAL = {"COMPLETED", "PARTIAL", "FAILED", "BUDGET_EXCEEDED", "CANCELLED"}
 class Deployment:
     stack_name: str
     api_url: str
+    ca_bundle: str  # the emulator's self-signed certificate (it serves HTTPS)
     api_key: str
     outputs: dict[str, str]
     endpoint: str
@@ -38,7 +40,7 @@ class Deployment:
     session: boto3.Session
 
     def client(self, service: str) -> Any:
-        return self.session.client(service, endpoint_url=self.endpoint)
+        return self.session.client(service, endpoint_url=self.endpoint, verify=self.ca_bundle)
 
 
 @dataclass
@@ -68,7 +70,8 @@ def call(
         headers["x-api-key"] = deployment.api_key if key == "default" else key
     request = urllib.request.Request(deployment.api_url + path, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        tls = ssl.create_default_context(cafile=deployment.ca_bundle)
+        with urllib.request.urlopen(request, timeout=30, context=tls) as response:
             raw, status, reply_headers = response.read(), response.status, dict(response.headers)
     except urllib.error.HTTPError as error:
         raw, status, reply_headers = error.read(), error.code, dict(error.headers)
@@ -107,7 +110,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         assert up.returncode == 0, f"local.sh up failed:\n{up.stderr[-4000:]}"
         info = json.loads(Path(outputs_file).read_text())
         session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
-        yield Deployment(STACK, info["apiUrl"], info["apiKey"], info["outputs"], info["endpoint"], up.stdout, session)
+        yield Deployment(
+            STACK, info["apiUrl"], info["caBundle"], info["apiKey"], info["outputs"], info["endpoint"], up.stdout, session
+        )
     finally:
         subprocess.run(["bash", str(LOCAL), "down"], env=env, capture_output=True, text=True, timeout=60, check=False)
 

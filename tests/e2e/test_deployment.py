@@ -135,3 +135,18 @@ def test_worker_consumes_the_job_queue_one_job_at_a_time(deployment):
     assert mapping["BatchSize"] == 1
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["State"] == "Enabled"
+
+
+def test_the_emulator_enforces_iam_and_resource_policies(deployment):
+    """The local stack runs with AUTH=true: an anonymous read of a job output is
+    refused, as on AWS (and the functions' own calls pass only through their roles,
+    which the job tests exercise)."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    bucket = deployment.outputs["OutputsBucketName"]
+    request = urllib.request.Request(f"{deployment.endpoint}/{bucket}/jobs/")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10, context=ssl.create_default_context(cafile=deployment.ca_bundle))
+    assert refused.value.code == 403
