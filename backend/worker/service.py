@@ -189,10 +189,12 @@ class JobRunner:
         status = final_status(results, models)
         spent = self._costs.spent_on(job_id)
         if not self._jobs.finish(job_id, status, cost_usd=spent, now=self._now(), error=failure_reason(status, results, models)):
-            # Cancelled while its calls ran: keep CANCELLED, but show what they cost.
+            # No longer RUNNING: cancelled by its owner while the calls ran (it
+            # stays CANCELLED and shows what they cost), or ended by another path.
             self._jobs.record_cancelled_cost(job_id, spent, now=self._now())
-            logger.info("job was cancelled while it ran", extra={"jobId": job_id})
-            return RunOutcome(job_id, JobStatus.CANCELLED.value, ran_models=len(to_run))
+            ended = (self._jobs.get(job_id) or {}).get("status", JobStatus.CANCELLED.value)
+            logger.info("job ended elsewhere while it ran", extra={"jobId": job_id, "status": ended})
+            return RunOutcome(job_id, ended, ran_models=len(to_run))
         logger.info("job finished", extra={"jobId": job_id, "status": status.value})
         return RunOutcome(job_id, status.value, ran_models=len(to_run))
 
