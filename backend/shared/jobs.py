@@ -116,42 +116,66 @@ class JobRepository:
         )
         return written is not None
 
-    def abandon(self, job_id: str, *, reason: str, now: datetime) -> bool:
-        """QUEUED or RUNNING -> FAILED, for a job no worker will run again (its
-        message was dead-lettered). False if it had already finished."""
+    def _end(
+        self,
+        job_id: str,
+        to: JobStatus,
+        *,
+        from_: tuple[JobStatus, ...],
+        now: datetime,
+        error: str | None = None,
+        cost_usd: Decimal | None = None,
+        owner: str | None = None,
+    ) -> bool:
+        """Move a job from one of `from_` to the terminal status `to` (dropping
+        its lease); False if it was in none of them (or is not `owner`'s)."""
+        names = {"#status": "status"}
+        values: dict[str, Any] = {":to": to.value, ":now": iso(now)}
+        sets = ["#status = :to", "updatedAt = :now", "finishedAt = :now"]
+        if error:
+            sets.append("#error = :error")
+            names["#error"] = "error"
+            values[":error"] = error
+        if cost_usd is not None:
+            sets.append("costUsd = :cost")
+            values[":cost"] = cost_usd
+        sources = []
+        for i, status in enumerate(from_):
+            values[f":from{i}"] = status.value
+            sources.append(f":from{i}")
+        condition = f"#status IN ({', '.join(sources)})"
+        if owner is not None:
+            condition = f"#owner = :owner AND {condition}"
+            names["#owner"] = "owner"
+            values[":owner"] = owner
         written = if_condition(
             self._table.update_item,
             Key={"jobId": job_id},
-            UpdateExpression="SET #status = :failed, #error = :reason, updatedAt = :now, finishedAt = :now REMOVE leaseUntil",
-            ConditionExpression="#status IN (:queued, :running)",
-            ExpressionAttributeNames={"#status": "status", "#error": "error"},
-            ExpressionAttributeValues={
-                ":failed": JobStatus.FAILED.value,
-                ":queued": JobStatus.QUEUED.value,
-                ":running": JobStatus.RUNNING.value,
-                ":reason": reason,
-                ":now": iso(now),
-            },
+            UpdateExpression=f"SET {', '.join(sets)} REMOVE leaseUntil",
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
         )
         return written is not None
 
+    def finish(self, job_id: str, status: JobStatus, *, cost_usd: Decimal, now: datetime, error: str | None = None) -> bool:
+        """RUNNING -> a terminal status; False if the job was not RUNNING."""
+        if not status.is_terminal:
+            raise ValueError(f"{status.value} is not a terminal status")
+        return self._end(job_id, status, from_=(JobStatus.RUNNING,), now=now, error=error, cost_usd=cost_usd)
+
+    def abandon(self, job_id: str, *, reason: str, now: datetime) -> bool:
+        """QUEUED or RUNNING -> FAILED, for a job no worker will run again (its
+        message was dead-lettered). False if it had already finished."""
+        return self._end(job_id, JobStatus.FAILED, from_=(JobStatus.QUEUED, JobStatus.RUNNING), now=now, error=reason)
+
     def cancel(self, job_id: str, *, owner: str, now: datetime) -> bool:
         """QUEUED or RUNNING -> CANCELLED, for the job's owner; False otherwise."""
-        written = if_condition(
-            self._table.update_item,
-            Key={"jobId": job_id},
-            UpdateExpression="SET #status = :cancelled, updatedAt = :now, finishedAt = :now REMOVE leaseUntil",
-            ConditionExpression="#owner = :owner AND #status IN (:queued, :running)",
-            ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
-            ExpressionAttributeValues={
-                ":cancelled": JobStatus.CANCELLED.value,
-                ":queued": JobStatus.QUEUED.value,
-                ":running": JobStatus.RUNNING.value,
-                ":owner": owner,
-                ":now": iso(now),
-            },
-        )
-        return written is not None
+        return self._end(job_id, JobStatus.CANCELLED, from_=(JobStatus.QUEUED, JobStatus.RUNNING), now=now, owner=owner)
+
+    def fail_unqueued(self, job_id: str, *, reason: str, now: datetime) -> bool:
+        """QUEUED -> FAILED, for a job whose queue message could not be sent."""
+        return self._end(job_id, JobStatus.FAILED, from_=(JobStatus.QUEUED,), now=now, error=reason)
 
     def record_cancelled_cost(self, job_id: str, cost_usd: Decimal, *, now: datetime) -> bool:
         """What a cancelled job's calls in flight still cost, once they end."""
@@ -162,50 +186,6 @@ class JobRepository:
             ConditionExpression="#status = :cancelled",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={":cost": cost_usd, ":cancelled": JobStatus.CANCELLED.value, ":now": iso(now)},
-        )
-        return written is not None
-
-    def fail_unqueued(self, job_id: str, *, reason: str, now: datetime) -> bool:
-        """QUEUED -> FAILED, for a job whose queue message could not be sent."""
-        written = if_condition(
-            self._table.update_item,
-            Key={"jobId": job_id},
-            UpdateExpression="SET #status = :failed, #error = :reason, updatedAt = :now, finishedAt = :now",
-            ConditionExpression="#status = :queued",
-            ExpressionAttributeNames={"#status": "status", "#error": "error"},
-            ExpressionAttributeValues={
-                ":failed": JobStatus.FAILED.value,
-                ":queued": JobStatus.QUEUED.value,
-                ":reason": reason,
-                ":now": iso(now),
-            },
-        )
-        return written is not None
-
-    def finish(self, job_id: str, status: JobStatus, *, cost_usd: Decimal, now: datetime, error: str | None = None) -> bool:
-        """RUNNING -> a terminal status; False if the job was not RUNNING."""
-        if not status.is_terminal:
-            raise ValueError(f"{status.value} is not a terminal status")
-        names = {"#status": "status"}
-        values: dict[str, Any] = {
-            ":status": status.value,
-            ":running": JobStatus.RUNNING.value,
-            ":cost": cost_usd,
-            ":now": iso(now),
-        }
-        sets = "#status = :status, costUsd = :cost, updatedAt = :now, finishedAt = :now"
-        if error:
-            sets += ", #error = :error"
-            names["#error"] = "error"
-            values[":error"] = error
-        update = f"SET {sets} REMOVE leaseUntil"
-        written = if_condition(
-            self._table.update_item,
-            Key={"jobId": job_id},
-            UpdateExpression=update,
-            ConditionExpression="#status = :running",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
         )
         return written is not None
 
