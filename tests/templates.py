@@ -10,6 +10,9 @@ from cfnlint.decode import cfn_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("network", "storage", "database", "iam", "api", "monitoring")
+FUNCTIONS = frozenset(
+    {"GenerateFunction", "StatusFunction", "EnhanceFunction", "WorkerFunction", "DeadLetterFunction", "TemplatesFunction"}
+)
 
 
 @cache

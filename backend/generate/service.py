@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from shared.budgets import BudgetLedger, call_estimate
-from shared.errors import GenstackError, InvalidRequest, JobNotFound, MonthlyBudgetExceeded, UnknownModel
+from shared.errors import GenstackError, InvalidRequest, MonthlyBudgetExceeded, UnknownModel
 from shared.jobs import JobRepository, check_job_id, iso, public_view, utc_now
 from shared.models import GenerateRequest, JobStatus, ensure_prompt_fits
 from shared.registry import enabled_specs
@@ -157,11 +157,9 @@ class JobAlreadyFinished(GenstackError):
 def cancel_job(job_id: str, *, owner: str, jobs: JobRepository, cdn_domain: str, now: datetime) -> dict[str, Any]:
     """QUEUED or RUNNING -> CANCELLED. Calls already running finish and are
     billed; nothing more is started or recorded. Cancelling twice is harmless."""
-    check_job_id(job_id)
+    check_job_id(job_id)  # before any write
     cancelled = jobs.cancel(job_id, owner=owner, now=now)
-    job = jobs.get(job_id)
-    if job is None or job.get("owner") != owner:
-        raise JobNotFound(f"no job {job_id} for this API key")
+    job = jobs.get_owned(job_id, owner)  # 404 for a missing or another key's job
     if not cancelled and job["status"] != JobStatus.CANCELLED.value:
         raise JobAlreadyFinished(f"job {job_id} already finished ({job['status']})", details={"status": job["status"]})
     logger.info("job cancelled", extra={"jobId": job_id, "changed": cancelled})

@@ -20,16 +20,16 @@ from shared.errors import GenstackError, MissingApiKey
 logger = Logger(child=True)
 
 
-def error_response(status_code: int, code: str, message: str, *, details: Any = None, headers: dict | None = None) -> Response:
+def error_body(code: str, message: str, details: Any = None) -> str:
+    """The contract's error body: {"error": {"code", "message", "details"?}}."""
     error: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         error["details"] = details
-    return Response(
-        status_code=status_code,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps({"error": error}),
-        headers=headers,
-    )
+    return json.dumps({"error": error})
+
+
+def error_response(status_code: int, code: str, message: str, *, details: Any = None) -> Response:
+    return Response(status_code=status_code, content_type=content_types.APPLICATION_JSON, body=error_body(code, message, details))
 
 
 # Where Powertools says a value came from; the field name alone is clearer.
@@ -100,8 +100,7 @@ def make_resolver(metrics: Metrics | None = None) -> APIGatewayRestResolver:
         logger.info("request refused", extra={"code": exc.code, "status": exc.status_code})
         if exc.status_code < 500:
             refused()
-        body = exc.to_body()
-        return error_response(exc.status_code, exc.code, exc.message, details=body["error"].get("details"))
+        return error_response(exc.status_code, exc.code, exc.message, details=exc.details or None)
 
     @app.not_found
     def _not_found(exc: NotFoundError) -> Response:
@@ -134,13 +133,8 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) ->
         return {
             "statusCode": 415,
             "headers": {"Content-Type": "application/json"},
-            "body": json.dumps(
-                {
-                    "error": {
-                        "code": "UNSUPPORTED_MEDIA_TYPE",
-                        "message": f"the body must be JSON sent with Content-Type: application/json (got {content_type})",
-                    }
-                }
+            "body": error_body(
+                "UNSUPPORTED_MEDIA_TYPE", f"the body must be JSON sent with Content-Type: application/json (got {content_type})"
             ),
             "isBase64Encoded": False,
         }

@@ -15,12 +15,6 @@ class GenstackError(Exception):
         self.message = message
         self.details = details or {}
 
-    def to_body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.details:
-            error["details"] = self.details
-        return {"error": error}
-
 
 class InvalidRequest(GenstackError):
     status_code = 400

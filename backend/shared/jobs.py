@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from shared.dynamo import if_condition
-from shared.errors import InvalidRequest
+from shared.errors import InvalidRequest, JobNotFound
 from shared.models import JobStatus
 
 
@@ -56,6 +56,15 @@ class JobRepository:
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         return self._table.get_item(Key={"jobId": job_id}, ConsistentRead=True).get("Item")
+
+    def get_owned(self, job_id: str, owner: str) -> dict[str, Any]:
+        """The job, if `owner`'s. Another key's job is indistinguishable from a
+        missing one (404); a malformed id is a 400, not a lookup."""
+        check_job_id(job_id)
+        job = self.get(job_id)
+        if job is None or job.get("owner") != owner:
+            raise JobNotFound(f"no job {job_id} for this API key")
+        return job
 
     def list_for_owner(
         self, owner: str, *, index: str, limit: int, start_key: dict[str, str] | None = None

@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from shared.dynamo import if_condition
@@ -34,23 +34,28 @@ def environment() -> SandboxedEnvironment:
     return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
-def variables_of(source: str) -> list[str]:
-    """The variables a template uses; a syntax error is a 400 that says where."""
+def _parse(source: str) -> nodes.Template:
+    """The template's syntax tree; a syntax error is a 400 that says where."""
     try:
-        parsed = environment().parse(source)
+        return environment().parse(source)
     except TemplateSyntaxError as exc:
         raise InvalidRequest(f"template syntax error on line {exc.lineno}: {exc.message}", details={"field": "template"}) from exc
-    return sorted(meta.find_undeclared_variables(parsed))
+
+
+def variables_of(source: str) -> list[str]:
+    """The variables a template uses."""
+    return sorted(meta.find_undeclared_variables(_parse(source)))
 
 
 def render(source: str, variables: dict[str, Any]) -> str:
-    missing = [name for name in variables_of(source) if name not in variables]
+    parsed = _parse(source)  # once: for its variables, then to compile
+    missing = sorted(name for name in meta.find_undeclared_variables(parsed) if name not in variables)
     if missing:
         raise InvalidRequest(
             f"missing template variable(s): {', '.join(missing)}", details={"field": "variables", "missing": missing}
         )
     try:
-        rendered = environment().from_string(source).render(**variables)
+        rendered = environment().from_string(parsed).render(**variables)
     except (UndefinedError, SecurityError, TypeError, ValueError) as exc:
         raise InvalidRequest(f"the template could not be rendered: {exc}", details={"field": "variables"}) from exc
     if not rendered.strip():

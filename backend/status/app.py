@@ -14,8 +14,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import clients
 from shared.api import caller_id, make_resolver, resolve
-from shared.errors import InvalidRequest, JobNotFound
-from shared.jobs import JobRepository, check_job_id, listing_view, public_view
+from shared.errors import InvalidRequest
+from shared.jobs import JobRepository, listing_view, public_view
 from shared.settings import get_settings
 
 logger = Logger()
@@ -23,12 +23,7 @@ app = make_resolver()
 
 
 def find_job(job_id: str, *, owner: str, jobs: JobRepository, cdn_domain: str) -> dict[str, Any]:
-    check_job_id(job_id)
-    job = jobs.get(job_id)
-    # Another key's job is indistinguishable from a missing one.
-    if job is None or job.get("owner") != owner:
-        raise JobNotFound(f"no job {job_id} for this API key")
-    return public_view(job, cdn_domain=cdn_domain)
+    return public_view(jobs.get_owned(job_id, owner), cdn_domain=cdn_domain)
 
 
 @app.get("/status/<job_id>")

@@ -9,6 +9,8 @@ import json
 
 import pytest
 
+from tests.templates import FUNCTIONS
+
 pytestmark = pytest.mark.e2e
 
 
@@ -96,14 +98,7 @@ def test_functions_have_the_declared_settings_and_their_own_roles(deployment):
     functions = {
         r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::Lambda::Function"
     }
-    assert set(functions) == {
-        "GenerateFunction",
-        "StatusFunction",
-        "EnhanceFunction",
-        "WorkerFunction",
-        "DeadLetterFunction",
-        "TemplatesFunction",
-    }
+    assert set(functions) == FUNCTIONS
     iam_stack = next(r["PhysicalResourceId"] for r in resources if r["LogicalResourceId"] == "IamStack")
     roles = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=iam_stack)["Stacks"][0]["Outputs"]}
     expected = {

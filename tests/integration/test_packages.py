@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.templates import FUNCTIONS as EXPECTED_FUNCTIONS
 from tests.templates import ROOT, resources_of_type, root
 
 FUNCTIONS = {
@@ -40,14 +41,7 @@ def zipped_size(path: Path) -> int:
 
 
 def test_every_function_is_built():
-    assert set(FUNCTIONS) == {
-        "GenerateFunction",
-        "StatusFunction",
-        "EnhanceFunction",
-        "WorkerFunction",
-        "DeadLetterFunction",
-        "TemplatesFunction",
-    }
+    assert set(FUNCTIONS) == EXPECTED_FUNCTIONS
 
 
 @pytest.mark.parametrize(("function", "handler"), FUNCTIONS.items())
