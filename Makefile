@@ -8,7 +8,7 @@ REGION ?= us-east-1
 PROFILE ?=
 LOCAL_PORT ?= 4566
 
-.PHONY: help install lint build test test-unit test-e2e bench local local-stop local-status deploy lock clean
+.PHONY: help install lint build test test-unit test-e2e bench cost docs api-key local local-stop local-status deploy lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-13s %s\n", $$1, $$2}'
@@ -35,6 +35,17 @@ test-e2e: build ## end-to-end tests only (deploys into a ministack of their own)
 
 bench: install ## benchmarks (fan-out: job wall time / model latency for N = 1, 4, 8 models)
 	@.venv/bin/python bench/fanout.py
+
+cost: install ## idle cost per month of each environment, from the templates and infrastructure/prices.json
+	@.venv/bin/python $(SCRIPTS)/cost.py
+
+docs: install ## regenerate the README's parameter, output, environment and cost tables from the templates
+	@.venv/bin/python $(SCRIPTS)/readme_tables.py
+
+api-key: install ## issue an API key: make api-key STACK=genstack-dev NAME=alice [TIER=free|standard]
+	@test -n "$(STACK)" -a -n "$(NAME)" || { echo "usage: make api-key STACK=<stack name> NAME=<who it is for> [TIER=free|standard]"; exit 2; }
+	@.venv/bin/python $(SCRIPTS)/api_key.py issue --stack-name $(STACK) --name $(NAME) --tier $(or $(TIER),standard) \
+		--region $(REGION) $(if $(PROFILE),--profile $(PROFILE))
 
 local: ## start ministack, deploy the whole stack into it, print URL, key and a curl example
 	@bash $(SCRIPTS)/local.sh up --port $(LOCAL_PORT)

@@ -19,7 +19,7 @@ from shared.settings import get_settings
 
 logger = Logger()
 metrics = Metrics()
-app = make_resolver(metrics)
+app = make_resolver(metrics, cors_origins=get_settings().cors_allowed_origins)
 
 
 @app.post("/enhance")

@@ -22,7 +22,7 @@ from shared.templates import TemplateStore, render
 
 logger = Logger()
 metrics = Metrics()
-app = make_resolver(metrics)
+app = make_resolver(metrics, cors_origins=get_settings().cors_allowed_origins)
 
 
 def accept(request: GenerateRequest, owner: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from shared.templates import TemplateStore, view
 
 logger = Logger()
 metrics = Metrics()
-app = make_resolver(metrics)
+app = make_resolver(metrics, cors_origins=get_settings().cors_allowed_origins)
 
 
 def store() -> TemplateStore:

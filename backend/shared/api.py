@@ -10,7 +10,7 @@ from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError, ResponseValidationError
 from aws_lambda_powertools.metrics import MetricUnit
@@ -64,12 +64,30 @@ def _describe_validation_errors(errors: list[dict[str, Any]]) -> tuple[str, list
     return sentence or "the request is invalid", details
 
 
-def make_resolver(metrics: Metrics | None = None) -> APIGatewayRestResolver:
+def cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
+    """CORS for the configured browser origins, or none. Powertools answers the
+    preflight (OPTIONS) and echoes an allowed Origin, never '*'."""
+    if not origins:
+        return None
+    return CORSConfig(
+        allow_origin=origins[0],
+        extra_origins=list(origins[1:]),
+        allow_headers=["x-api-key", "Idempotency-Key"],
+        max_age=600,
+    )
+
+
+def make_resolver(metrics: Metrics | None = None, cors_origins: tuple[str, ...] = ()) -> APIGatewayRestResolver:
     """The resolver every API function uses. With `metrics`, each refused
-    request (4xx) counts in the RequestsRefused metric."""
+    request (4xx) counts in the RequestsRefused metric; `cors_origins` are the
+    browser origins allowed to call the API."""
     # Without response_validation_error_http_code, Powertools reports a bad
     # *response* as a RequestValidationError, i.e. blames the caller.
-    app = APIGatewayRestResolver(enable_validation=True, response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR)
+    app = APIGatewayRestResolver(
+        enable_validation=True,
+        response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
+        cors=cors_config(cors_origins),
+    )
 
     @app.exception_handler(RequestValidationError)
     def _validation(exc: RequestValidationError) -> Response:

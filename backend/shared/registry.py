@@ -4,7 +4,7 @@ request family, limits and prices. Data lives in registry.json beside this file.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -67,14 +67,32 @@ def load_registry() -> dict[str, ModelSpec]:
     }
 
 
+# Prefixes of Bedrock's cross-region inference profiles: "us.amazon.nova-lite-v1:0"
+# routes amazon.nova-lite-v1:0 across the US regions, at the model's price.
+# https://docs.aws.amazon.com/bedrock/latest/userguide/inference-profiles-support.html
+INFERENCE_PROFILE_PREFIXES = ("us", "us-gov", "eu", "apac", "jp", "au", "ca", "global")
+
+
+def spec_for(model_id: str) -> ModelSpec | None:
+    """The registry entry of a model ID or of an inference profile ID (which
+    keeps its own ID: it is what the calls name)."""
+    registry = load_registry()
+    if model_id in registry:
+        return registry[model_id]
+    prefix, _, base = model_id.partition(".")
+    if prefix in INFERENCE_PROFILE_PREFIXES and base in registry:
+        return replace(registry[base], id=model_id)
+    return None
+
+
 def enabled_specs(enabled_ids: tuple[str, ...]) -> dict[str, ModelSpec]:
     """The registry entries of a deployment's enabled models.
 
     An enabled id missing from the registry is a deployment mistake; it fails
     loudly here instead of producing jobs that cannot be priced.
     """
-    registry = load_registry()
-    unknown = [m for m in enabled_ids if m not in registry]
+    specs = {m: spec_for(m) for m in enabled_ids}
+    unknown = [m for m, spec in specs.items() if spec is None]
     if unknown:
         raise ValueError(f"EnabledModels lists models the registry does not know: {', '.join(unknown)}")
-    return {m: registry[m] for m in enabled_ids}
+    return {m: spec for m, spec in specs.items() if spec is not None}

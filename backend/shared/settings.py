@@ -32,6 +32,7 @@ class Settings:
     model_call_timeout_seconds: int
     model_call_attempts: int
     job_lease_seconds: int
+    cors_allowed_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ) -> Settings:
@@ -66,6 +67,8 @@ class Settings:
             # message may take the job over (the worker is then surely dead:
             # the lease outlives the function timeout).
             job_lease_seconds=int(env.get("JOB_LEASE_SECONDS", "960")),
+            # Browser origins that may call the API (template parameter CorsAllowedOrigins).
+            cors_allowed_origins=tuple(o.strip() for o in env.get("CORS_ALLOWED_ORIGINS", "").split(",") if o.strip()),
         )
 
 

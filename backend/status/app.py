@@ -19,7 +19,7 @@ from shared.jobs import JobRepository, listing_view, public_view
 from shared.settings import get_settings
 
 logger = Logger()
-app = make_resolver()
+app = make_resolver(cors_origins=get_settings().cors_allowed_origins)
 
 
 def find_job(job_id: str, *, owner: str, jobs: JobRepository, cdn_domain: str) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from shared.budgets import BudgetLedger
 from shared.costs import CostLedger
 from shared.jobs import JobRepository
 from shared.providers import ChartProvider, ConverseTextProvider, InvokeImageProvider
-from shared.registry import load_registry
 from shared.settings import get_settings
 from worker.service import JobRunner
 
@@ -44,7 +43,7 @@ def runner() -> JobRunner:
         ledger=BudgetLedger(clients.dynamodb_table(settings.budget_table), monthly_limit=settings.monthly_key_budget_usd),
         providers={
             "converse": ConverseTextProvider(clients.bedrock_runtime()),
-            "invoke-image": InvokeImageProvider(clients.bedrock_runtime(), load_registry()),
+            "invoke-image": InvokeImageProvider(clients.bedrock_runtime()),
             "chart": ChartProvider(ConverseTextProvider(clients.bedrock_runtime())),
         },
         s3=clients.s3(),

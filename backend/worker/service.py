@@ -21,7 +21,7 @@ from shared.jobs import JobRepository, from_dynamo, utc_now
 from shared.models import JobStatus
 from shared.providers import Generation, ModelCallError, Provider
 from shared.providers.chart import chart_request
-from shared.registry import ModelSpec, load_registry
+from shared.registry import ModelSpec, enabled_specs
 from shared.settings import Settings
 
 logger = Logger(child=True)
@@ -158,7 +158,7 @@ class JobRunner:
         models: list[str] = list(job["models"])
         done = job.get("results", {})
         pending = [m for m in models if m not in done]  # a taken-over job resumes
-        registry = load_registry()
+        registry = enabled_specs(tuple(models))  # also resolves inference-profile IDs
         logger.info("job running", extra={"jobId": job_id, "models": len(models), "pending": len(pending)})
 
         # Reserve each call's worst case before any call starts: what does not

@@ -44,7 +44,10 @@ def converse_statements(iam, role: str) -> list[dict]:
             actions = statement.get("Action", [])
             actions = [actions] if isinstance(actions, str) else actions
             if statement.get("Effect") == "Allow" and "bedrock:InvokeModel" in actions:
-                statements.append({"Effect": "Allow", "Action": "bedrock:Converse", "Resource": statement["Resource"]})
+                mirror = {"Effect": "Allow", "Action": "bedrock:Converse", "Resource": statement["Resource"]}
+                if "Condition" in statement:
+                    mirror["Condition"] = statement["Condition"]
+                statements.append(mirror)
     return statements
 
 

@@ -28,7 +28,7 @@ def reply(payload: dict) -> dict:
 def bedrock():
     client = boto3.client("bedrock-runtime", region_name="us-east-1")
     with Stubber(client) as stubber:
-        yield InvokeImageProvider(client, load_registry()), stubber
+        yield InvokeImageProvider(client), stubber
         stubber.assert_no_pending_responses()
 
 

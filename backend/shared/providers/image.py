@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.providers.base import Generation, ModelCallError
 from shared.providers.text import RETRYABLE_CODES
-from shared.registry import ModelSpec
+from shared.registry import ModelSpec, spec_for
 
 SIDE = 1024  # 1024 x 1024, the size the registry's per-image prices are for
 
@@ -51,12 +51,13 @@ def image_of(spec: ModelSpec, body: dict[str, Any]) -> bytes:
 
 
 class InvokeImageProvider:
-    def __init__(self, client: Any, registry: dict[str, ModelSpec]) -> None:
+    def __init__(self, client: Any) -> None:
         self._client = client
-        self._registry = registry
 
     def generate(self, model: str, prompt: str, *, system: str | None = None, max_tokens: int = 0) -> Generation:
-        spec = self._registry[model]
+        spec = spec_for(model)
+        if spec is None:
+            raise ModelCallError("UnknownModel", f"{model} is not in the model registry", retryable=False)
         started = time.monotonic()
         try:
             response = self._client.invoke_model(
