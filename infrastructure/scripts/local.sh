@@ -9,26 +9,32 @@
 # Options (or environment): --port (GENSTACK_LOCAL_PORT, 4566),
 #   --stack-name (GENSTACK_LOCAL_STACK, genstack-local),
 #   --outputs FILE (GENSTACK_LOCAL_OUTPUTS, outputs/local.json): where the URL,
-#   key and stack outputs are written as JSON.
+#   key and stack outputs are written as JSON,
+#   --env dev|staging|prod (GENSTACK_LOCAL_ENV, dev): the environment to deploy
+#   (its EnvironmentConfig row; DeployTarget=local-emulator leaves out only
+#   the WAF association, which the emulator cannot create).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-usage() { echo "usage: $0 up|down|status [--port N] [--stack-name NAME] [--outputs FILE]"; }
+usage() { echo "usage: $0 up|down|status [--port N] [--stack-name NAME] [--outputs FILE] [--env dev|staging|prod]"; }
 [[ $# -ge 1 ]] || { usage; exit 2; }
 cmd="$1"; shift
 port="${GENSTACK_LOCAL_PORT:-4566}"
 stack="${GENSTACK_LOCAL_STACK:-genstack-local}"
 outputs="${GENSTACK_LOCAL_OUTPUTS:-$GENSTACK_ROOT/outputs/local.json}"
+environment="${GENSTACK_LOCAL_ENV:-dev}"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --port) port="${2:?}"; shift 2 ;;
     --stack-name) stack="${2:?}"; shift 2 ;;
     --outputs) outputs="${2:?}"; shift 2 ;;
+    --env) environment="${2:?}"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) usage; die "unknown argument: $1" ;;
   esac
 done
 [[ "$port" =~ ^[0-9]+$ ]] || die "--port must be a number"
+[[ "$environment" =~ ^(dev|staging|prod)$ ]] || die "--env must be dev, staging or prod"
 [[ "$stack" =~ ^[A-Za-z][A-Za-z0-9-]{0,40}$ ]] || die "--stack-name must start with a letter and hold letters, digits and hyphens (at most 41)"
 
 state_dir="$GENSTACK_ROOT/.local"
@@ -72,14 +78,19 @@ start_emulator() {
 
 deploy() {
   local template="$GENSTACK_ROOT/.aws-sam/local/build/template.yaml" deploy_log="$state_dir/deploy-$stack.log"
-  log "deploying stack $stack into the local stack"
+  log "deploying stack $stack ($environment) into the local stack"
+  # prod refuses to deploy without somewhere to send alarms (template Rules);
+  # locally they go to a placeholder address that nothing reads.
+  local alarm_email=()
+  [[ "$environment" == dev ]] || alarm_email=(AlarmEmail=alarms@example.com)
   # The built (not packaged) template: sam deploy packages it itself, and the
   # emulator can load the http://localhost/... TemplateURLs that results in.
   if ! "$SAM" deploy --template-file "$template" --stack-name "$stack" --resolve-s3 \
       --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
       --no-confirm-changeset --no-fail-on-empty-changeset --no-progressbar \
-      --parameter-overrides Environment=dev ConfigureApiGatewayAccount=true \
-      --tags Application=genstack Environment=local >"$deploy_log" 2>&1; then
+      --parameter-overrides Environment="$environment" DeployTarget=local-emulator ConfigureApiGatewayAccount=true \
+        "${alarm_email[@]}" \
+      --tags Application=genstack Environment="$environment" >"$deploy_log" 2>&1; then
     grep -iE "fail|error|reason" "$deploy_log" | tail -20 >&2 || true
     die "deploy failed (log: ${deploy_log#"$GENSTACK_ROOT"/}). A changed layer parameter cannot be updated on the emulator: make local-stop, then make local"
   fi

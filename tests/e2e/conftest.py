@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 
+import api_key
 from tests.templates import ROOT
 
 PORT = int(os.environ.get("GENSTACK_E2E_PORT", "4599"))
@@ -123,14 +124,10 @@ def second_key(deployment: Deployment) -> str:
     return new_key(deployment)
 
 
-def new_key(deployment: Deployment) -> str:
-    """A new API key on the deployment's usage plan; returns its value."""
-    apigw = deployment.client("apigateway")
-    plan_id = next(
-        p["id"]
-        for p in apigw.get_usage_plans()["items"]
-        if any(s["apiId"] == deployment.outputs["ApiId"] for s in p.get("apiStages", []))
+def new_key(deployment: Deployment, tier: str = "standard") -> str:
+    """A new API key on one of the deployment's usage-plan tiers, issued the way
+    operators do (infrastructure/scripts/api_key.py); returns its value."""
+    key = api_key.issue(
+        deployment.client("apigateway"), deployment.outputs, tier, f"e2e-{uuid.uuid4().hex[:8]}", deployment.stack_name
     )
-    key = apigw.create_api_key(name=f"e2e-{uuid.uuid4().hex[:8]}", enabled=True, value=uuid.uuid4().hex)
-    apigw.create_usage_plan_key(usagePlanId=plan_id, keyId=key["id"], keyType="API_KEY")
     return key["value"]

@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 
+import api_key
 from tests.e2e.conftest import call, new_key, wait_for_job
 
 pytestmark = pytest.mark.e2e
@@ -240,3 +241,19 @@ def test_cancel_is_for_unfinished_jobs_of_the_caller(deployment, second_key):
     wait_for_job(deployment, job_id)
     finished = call(deployment, "POST", f"/jobs/{job_id}/cancel")
     assert (finished.status, finished.body["error"]["code"]) == (409, "JOB_ALREADY_FINISHED")
+
+
+def test_operators_issue_list_and_revoke_keys_with_the_script(deployment):
+    """infrastructure/scripts/api_key.py end to end: a free-tier key works at
+    once, shows in the listing under its tier, and is refused once revoked."""
+    apigw = deployment.client("apigateway")
+    issued = api_key.issue(apigw, deployment.outputs, "free", f"e2e-{uuid.uuid4().hex[:6]}", deployment.stack_name)
+    assert issued["usagePlanId"] == deployment.outputs["FreeUsagePlanId"]
+    assert call(deployment, "GET", "/jobs", key=issued["value"]).status == 200
+    listed = {k["keyId"]: k for k in api_key.list_keys(apigw, deployment.outputs)}
+    assert listed[issued["keyId"]]["tier"] == "free"
+    assert listed[issued["keyId"]]["enabled"] is True
+    api_key.revoke(apigw, issued["keyId"], delete=False)
+    assert apigw.get_api_key(apiKey=issued["keyId"])["enabled"] is False  # (the emulator still accepts a disabled key)
+    api_key.revoke(apigw, issued["keyId"], delete=True)
+    assert call(deployment, "GET", "/jobs", key=issued["value"]).status == 403

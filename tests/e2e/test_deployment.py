@@ -70,7 +70,10 @@ def test_job_queue_redrives_to_the_dead_letter_queue(deployment):
     assert attributes["VisibilityTimeout"] == "5400"
 
 
-def test_every_method_but_health_requires_a_key(deployment):
+PREFLIGHT_PATHS = ("/generate", "/status/{jobId}", "/jobs", "/jobs/{jobId}/cancel", "/templates", "/templates/{templateId}", "/enhance")
+
+
+def test_every_method_but_health_and_preflights_requires_a_key(deployment):
     apigw = deployment.client("apigateway")
     api_id = deployment.outputs["ApiId"]
     required = {}
@@ -88,6 +91,8 @@ def test_every_method_but_health_requires_a_key(deployment):
         ("GET", "/templates/{templateId}"): True,
         ("POST", "/enhance"): True,
         ("GET", "/health"): False,
+        # CORS preflights: browsers send them without a key
+        **{("OPTIONS", path): False for path in PREFLIGHT_PATHS},
     }
 
 
