@@ -70,7 +70,15 @@ def test_job_queue_redrives_to_the_dead_letter_queue(deployment):
     assert attributes["VisibilityTimeout"] == "5400"
 
 
-PREFLIGHT_PATHS = ("/generate", "/status/{jobId}", "/jobs", "/jobs/{jobId}/cancel", "/templates", "/templates/{templateId}", "/enhance")
+PREFLIGHT_PATHS = (
+    "/generate",
+    "/status/{jobId}",
+    "/jobs",
+    "/jobs/{jobId}/cancel",
+    "/templates",
+    "/templates/{templateId}",
+    "/enhance",
+)
 
 
 def test_every_method_but_health_and_preflights_requires_a_key(deployment):
