@@ -7,8 +7,10 @@ ENV ?= dev
 REGION ?= us-east-1
 PROFILE ?=
 LOCAL_PORT ?= 4566
+ENDPOINT ?=
+PARAMS ?=
 
-.PHONY: help install lint build test test-unit test-e2e bench cost docs api-key local local-stop local-status deploy lock clean
+.PHONY: help install lint build test test-unit test-e2e bench cost docs api-key local local-start local-stop local-status deploy delete taskcat lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-13s %s\n", $$1, $$2}'
@@ -56,9 +58,19 @@ local-stop: ## stop the ministack that `make local` started
 local-status: ## is the local stack up, and in what state is the stack
 	@bash $(SCRIPTS)/local.sh status --port $(LOCAL_PORT)
 
-deploy: build ## deploy to AWS with samconfig.toml's [ENV] settings (ENV=dev|staging|prod REGION= PROFILE=)
-	@cd .aws-sam/aws/build && ../../../.tools/sam/bin/sam deploy --config-file ../../../samconfig.toml --config-env $(ENV) \
-		--template-file template.yaml --region $(REGION) $(if $(PROFILE),--profile $(PROFILE))
+local-start: ## only start ministack (then: make deploy ENV=dev ENDPOINT=https://127.0.0.1:4566)
+	@bash $(SCRIPTS)/local.sh start --port $(LOCAL_PORT)
+
+deploy: ## the deploy pipeline: make deploy ENV=prod REGION=eu-west-1 PROFILE=p [PARAMS="AlarmEmail=a@b.c"] [ENDPOINT=https://127.0.0.1:4566] [DRY_RUN=1]
+	@bash $(SCRIPTS)/deploy.sh --env $(ENV) --region $(REGION) $(if $(PROFILE),--profile $(PROFILE)) \
+		$(if $(ENDPOINT),--endpoint $(ENDPOINT)) $(if $(DRY_RUN),--dry-run) $(foreach p,$(PARAMS),--parameter $(p))
+
+delete: ## delete a deployment: make delete ENV=dev REGION= PROFILE= [ENDPOINT=] (empties its buckets; prod data is retained)
+	@bash $(SCRIPTS)/deploy.sh --env $(ENV) --region $(REGION) $(if $(PROFILE),--profile $(PROFILE)) \
+		$(if $(ENDPOINT),--endpoint $(ENDPOINT)) --delete
+
+taskcat: ## taskcat regression in AWS: package, then taskcat test run on the packaged template (needs credentials)
+	@bash $(SCRIPTS)/taskcat.sh --region $(REGION) $(if $(PROFILE),--profile $(PROFILE)) $(if $(TEST),--test $(TEST))
 
 lock: install ## recompile backend/requirements*.txt from their .in files
 	@.tools/uv/bin/uv pip compile --quiet --universal --python-version 3.11 --no-header backend/requirements.in -o backend/requirements.txt
@@ -66,4 +78,4 @@ lock: install ## recompile backend/requirements*.txt from their .in files
 		-c backend/requirements.txt -o backend/requirements-worker.txt
 
 clean: ## remove build output and local-stack state (not the installed environments)
-	@rm -rf .aws-sam .local outputs .pytest_cache .ruff_cache
+	@rm -rf .aws-sam .local outputs .deploy-logs .pytest_cache .ruff_cache

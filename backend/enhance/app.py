@@ -13,6 +13,7 @@ from shared import clients
 from shared.api import caller_id, make_resolver, resolve
 from shared.budgets import BudgetLedger
 from shared.jobs import utc_now
+from shared.metrics import record_model_usage
 from shared.models import EnhanceRequest, ensure_prompt_fits
 from shared.providers import ConverseTextProvider
 from shared.settings import get_settings
@@ -37,6 +38,9 @@ def enhance(request: EnhanceRequest) -> dict[str, Any]:
         now=utc_now(),
     )
     metrics.add_metric(name="PromptsEnhanced", unit=MetricUnit.Count, value=1)
+    record_model_usage({**result, "status": "SUCCEEDED"})
+    if result["costUsd"]:
+        metrics.add_metric(name="SpendUsd", unit=MetricUnit.NoUnit, value=float(result["costUsd"]))
     logger.info("prompt enhanced", extra={"model": result["model"], "outputTokens": result["outputTokens"]})
     return result
 

@@ -16,6 +16,7 @@ from shared import clients
 from shared.budgets import BudgetLedger
 from shared.costs import CostLedger
 from shared.jobs import JobRepository
+from shared.metrics import record_model_usage
 from shared.providers import ChartProvider, ConverseTextProvider, InvokeImageProvider
 from shared.settings import get_settings
 from worker.service import JobRunner
@@ -55,6 +56,11 @@ def record_handler(record: SQSRecord) -> None:
     outcome = runner().run(job_id_of(record))
     metrics.add_metric(name=f"Jobs{outcome.status.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ModelCalls", unit=MetricUnit.Count, value=outcome.ran_models)
+    for call in outcome.calls:
+        record_model_usage(call)
+    spent = sum(float(call.get("costUsd", 0)) for call in outcome.calls)
+    if spent:
+        metrics.add_metric(name="SpendUsd", unit=MetricUnit.NoUnit, value=spent)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -67,6 +67,9 @@ class RunOutcome:
     job_id: str
     status: str  # the job's status after this run, or why nothing was run
     ran_models: int = 0
+    # The results of the calls this run made (model, status, tokens, cost),
+    # for the per-model metrics.
+    calls: tuple[dict[str, Any], ...] = ()
 
 
 def skipped(model: str, spec: ModelSpec, reason: str) -> dict[str, Any]:
@@ -194,9 +197,13 @@ class JobRunner:
             self._jobs.record_cancelled_cost(job_id, spent, now=self._now())
             ended = (self._jobs.get(job_id) or {}).get("status", JobStatus.CANCELLED.value)
             logger.info("job ended elsewhere while it ran", extra={"jobId": job_id, "status": ended})
-            return RunOutcome(job_id, ended, ran_models=len(to_run))
+            return RunOutcome(job_id, ended, ran_models=len(to_run), calls=self._calls_of(results, to_run))
         logger.info("job finished", extra={"jobId": job_id, "status": status.value})
-        return RunOutcome(job_id, status.value, ran_models=len(to_run))
+        return RunOutcome(job_id, status.value, ran_models=len(to_run), calls=self._calls_of(results, to_run))
+
+    @staticmethod
+    def _calls_of(results: dict[str, Any], to_run: list[tuple[str, Decimal]]) -> tuple[dict[str, Any], ...]:
+        return tuple(results[m] for m, _ in to_run if m in results)
 
     def _reserve_all(
         self, job: dict[str, Any], budget: JobBudget, estimates: dict[str, Decimal], registry: dict[str, ModelSpec]

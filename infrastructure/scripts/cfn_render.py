@@ -125,6 +125,15 @@ class _Renderer:
             allowed = spec.get("AllowedValues")
             if allowed is not None and any(v not in [str(a) for a in allowed] for v in checked):
                 raise RenderError(f"{self.path}: {name}={value!r} is not one of {allowed}")
+            if spec["Type"] == "Number":
+                try:
+                    number = float(value)
+                except ValueError:
+                    raise RenderError(f"{self.path}: {name}={value!r} is not a number") from None
+                if "MinValue" in spec and number < float(spec["MinValue"]):
+                    raise RenderError(f"{self.path}: {name}={value} is below its MinValue {spec['MinValue']}")
+                if "MaxValue" in spec and number > float(spec["MaxValue"]):
+                    raise RenderError(f"{self.path}: {name}={value} is above its MaxValue {spec['MaxValue']}")
             pattern = spec.get("AllowedPattern")
             if pattern is not None and any(not re.fullmatch(pattern, v) for v in checked):
                 raise RenderError(f"{self.path}: {name}={value!r} does not match {pattern}")
@@ -268,6 +277,10 @@ class _Renderer:
                 props[key] = {"Variables": merged}
             elif key == "Tags":
                 props[key] = {**value, **props[key]}
+        preference = props.get("DeploymentPreference")
+        if preference and str(self.resolve(preference.get("Enabled", True))).lower() == "false":
+            # SAM drops a disabled preference's settings (no CodeDeploy resources)
+            props["DeploymentPreference"] = {k: v for k, v in preference.items() if k in ("Enabled", "Type")}
         return {**resource, "Properties": props}
 
     @cached_property

@@ -4,6 +4,7 @@
 #           already answers on the port), build for it, deploy template.yaml with
 #           its nested stacks, and print the API URL, a key and a curl example.
 #           Run again to update in place.
+#   start   only start ministack (for `make deploy ENDPOINT=...`, the pipeline).
 #   down    stop the ministack this script started on the port.
 #   status  say whether ministack answers and what the stack's status is.
 # Options (or environment): --port (GENSTACK_LOCAL_PORT, 4566),
@@ -16,7 +17,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-usage() { echo "usage: $0 up|down|status [--port N] [--stack-name NAME] [--outputs FILE] [--env dev|staging|prod]"; }
+usage() { echo "usage: $0 up|start|down|status [--port N] [--stack-name NAME] [--outputs FILE] [--env dev|staging|prod]"; }
 [[ $# -ge 1 ]] || { usage; exit 2; }
 cmd="$1"; shift
 port="${GENSTACK_LOCAL_PORT:-4566}"
@@ -108,6 +109,13 @@ case "$cmd" in
     "$PY" "$GENSTACK_ROOT/infrastructure/scripts/emulator_iam_compat.py" --stack-name "$stack" --endpoint "$AWS_ENDPOINT_URL" >&2
     "$PY" "$GENSTACK_ROOT/infrastructure/scripts/local_outputs.py" --stack-name "$stack" \
       --endpoint "$AWS_ENDPOINT_URL" --out "$outputs"
+    ;;
+  start)
+    bash "$GENSTACK_ROOT/infrastructure/scripts/install.sh" --tools ministack
+    mkdir -p "$state_dir"
+    trust_emulator
+    start_emulator
+    echo "$AWS_ENDPOINT_URL"
     ;;
   down)
     [[ -x "$MINISTACK_PY" ]] && trust_emulator

@@ -13,7 +13,7 @@ import pytest
 import cost
 import readme_tables
 from cfn_render import Rendered, RenderError, Unresolved, render
-from tests.templates import FUNCTIONS, root
+from tests.templates import FUNCTIONS, load, root
 
 ENVS = ("dev", "staging", "prod")
 CONFIG = root()["Mappings"]["EnvironmentConfig"]
@@ -376,3 +376,29 @@ def test_every_resource_type_is_priced_or_declared_free():
 
 def test_readme_tables_match_the_templates():
     assert readme_tables.main(["--check"]) == 0, "run `make docs`"
+
+
+# ---------------------------------------------------------------- releases
+
+
+@pytest.mark.parametrize(
+    ("environment", "target", "canary"),
+    [("prod", "aws", True), ("staging", "aws", False), ("dev", "aws", False), ("prod", "local-emulator", False)],
+)
+def test_prod_on_aws_releases_by_canary_and_everything_else_at_once(environment, target, canary):
+    rendered = render(parameters={"Environment": environment, "DeployTarget": target, "AlarmEmail": "ops@example.com"})
+    for logical_id, fn in rendered.of_type("AWS::Serverless::Function").items():
+        props = fn["Properties"]
+        assert props["AutoPublishAlias"] == "live", logical_id
+        preference = props["DeploymentPreference"]
+        # SAM resolves Enabled at transform time (a FindInMap on parameters)
+        assert preference["Enabled"] == ("true" if canary else "false"), logical_id
+        assert preference["Type"] == "Canary10Percent5Minutes"
+
+
+def test_a_canary_watches_every_release_alarm():
+    monitoring = load("infrastructure/monitoring.yaml")
+    release = monitoring["Outputs"]["ReleaseAlarmNames"]["Value"]["Fn::If"][1]["Fn::Join"][1]
+    alarms = root()["Globals"]["Function"]["DeploymentPreference"]["Alarms"]
+    assert [a["Fn::Select"][0] for a in alarms] == list(range(len(release)))
+    assert {r["Ref"] for r in release} >= {"Api5xxAlarm", "GenerateErrorsAlarm", "WorkerErrorsAlarm"}

@@ -1,0 +1,84 @@
+"""The three ways to deploy (sam deploy --guided, make deploy / deploy.sh, taskcat)
+read the same templates; these tests fail when they drift apart: a parameter a
+config sets that the template does not declare, an environment whose settings
+the template would refuse, an output the pipeline reads that no stack exports."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+import yaml
+
+import pipeline
+from cfn_render import render
+from tests.templates import ROOT, load, root
+
+ENVS = ("dev", "staging", "prod")
+SAMCONFIG = tomllib.loads((ROOT / "samconfig.toml").read_text())
+TASKCAT = yaml.safe_load((ROOT / ".taskcat.yml").read_text())
+PARAMETERS = set(root()["Parameters"])
+
+
+def overrides(env: str) -> dict[str, str]:
+    return pipeline.key_values(SAMCONFIG[env]["deploy"]["parameters"]["parameter_overrides"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_environment_has_its_stack_capabilities_and_tags(env):
+    config = SAMCONFIG[env]["deploy"]["parameters"]
+    assert config["stack_name"] == f"genstack-{env}"
+    # IAM roles are created; nested stacks and the SAM transform need AUTO_EXPAND.
+    assert set(config["capabilities"].split()) == {"CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"}
+    assert pipeline.key_values(config["tags"]) == {"Application": "genstack", "Environment": env}
+    assert config["confirm_changeset"] is (env == "prod")
+    assert config["fail_on_empty_changeset"] is False
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_samconfig_sets_only_declared_parameters_and_the_template_accepts_them(env):
+    params = overrides(env)
+    assert set(params) <= PARAMETERS
+    assert params["Environment"] == env
+    # What the template would refuse (types, allowed values, Rules), with the
+    # one value an operator must add in prod (AlarmEmail, asked by --guided).
+    extra = {"AlarmEmail": "ops@example.com"} if env == "prod" and "AlarmEmail" not in params else {}
+    assert render(parameters=params | extra).rule_failures == []
+
+
+def test_prod_without_an_alarm_address_is_refused_by_the_pipeline_with_the_reason():
+    with pytest.raises(pipeline.PipelineError, match="AlarmEmail"):
+        pipeline.validate(pipeline.deploy_parameters("prod", [], None))
+    pipeline.validate(pipeline.deploy_parameters("prod", ["AlarmEmail=ops@example.com"], None))
+
+
+def test_the_default_section_is_dev():
+    assert SAMCONFIG["default"]["deploy"]["parameters"] == SAMCONFIG["dev"]["deploy"]["parameters"]
+
+
+def test_the_local_endpoint_adds_only_the_emulator_target():
+    assert pipeline.deploy_parameters("dev", [], "https://127.0.0.1:4566") == overrides("dev") | {
+        "DeployTarget": "local-emulator"
+    }
+    assert pipeline.deploy_parameters("dev", ["DeployTarget=aws"], "https://x")["DeployTarget"] == "aws"
+
+
+def test_every_output_the_pipeline_reads_is_exported_by_a_stack():
+    exported = set(root()["Outputs"]) | set(load("infrastructure/bootstrap.yaml")["Outputs"])
+    code = (ROOT / "infrastructure/scripts/pipeline.py").read_text() + (ROOT / "infrastructure/scripts/deploy.sh").read_text()
+    read = set(re.findall(r"""\["outputs"\]\["(\w+)"\]""", code))
+    assert read, "the pattern finds the pipeline's reads"
+    assert read <= exported, read - exported
+
+
+def test_taskcat_uses_declared_parameters_and_shares_values_once():
+    project = TASKCAT["project"]
+    assert set(project.get("parameters", {})) <= PARAMETERS
+    for name, test in TASKCAT["tests"].items():
+        assert set(test.get("parameters", {})) <= PARAMETERS, name
+        shared = set(test.get("parameters", {})) & set(project.get("parameters", {}))
+        assert not shared, f"{name} repeats project parameters {shared}"
+    environments = {test["parameters"].get("Environment", "dev") for test in TASKCAT["tests"].values()}
+    assert {"dev", "prod"} <= environments
+    assert any(len(test.get("regions", project["regions"])) >= 2 for test in TASKCAT["tests"].values())
