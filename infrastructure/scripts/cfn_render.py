@@ -183,9 +183,10 @@ class _Renderer:
             return self._sub(arg)
         if fn == "Fn::Join":
             delimiter, values = arg[0], self.resolve(arg[1])
-            if isinstance(values, Unresolved) or any(isinstance(v, Unresolved) for v in values):
+            if isinstance(values, Unresolved):
                 return Unresolved(f"{{Join:{values}}}")
-            return delimiter.join(str(v) for v in values)
+            joined = delimiter.join(str(v) for v in values)
+            return Unresolved(joined) if any(isinstance(v, Unresolved) for v in values) else joined
         if fn == "Fn::Split":
             delimiter, value = arg[0], self.resolve(arg[1])
             if isinstance(value, Unresolved):

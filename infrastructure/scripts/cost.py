@@ -33,7 +33,7 @@ WHY = {
     "waf-acl": "Web ACL in front of the API stage.",
     "waf-rule": "{rules}.",
     "kms": "Customer managed keys for {keys} (revocable, audited in CloudTrail, yearly rotation).",
-    "alarm": "One per failure signal; each has a runbook (docs/runbooks/).",
+    "alarm": "One alarm per failure signal, each with a runbook (docs/runbooks/); a metric-math alarm pays per metric it sums.",
     "dashboard": "The on-call view of the deployment.",
     "budget": "Spend notification (the first two budgets of an account are free).",
 }
@@ -79,7 +79,8 @@ def idle_lines(rendered: Rendered, table: dict[str, Any]) -> list[Line]:
         elif type_ == "AWS::KMS::Key":
             keys.append(stack.rsplit("/", 1)[-1].removesuffix("Stack").lower())
         elif type_ == "AWS::CloudWatch::Alarm":
-            alarms += 1
+            # Billed per metric: a metric-math alarm pays for each metric it reads.
+            alarms += sum(1 for m in props.get("Metrics", []) if "MetricStat" in m) or 1
         elif type_ == "AWS::CloudWatch::Dashboard":
             dashboards += 1
         elif type_ == "AWS::Budgets::Budget":
@@ -106,7 +107,7 @@ def idle_lines(rendered: Rendered, table: dict[str, Any]) -> list[Line]:
         why = WHY["kms"].format(keys=" and ".join(sorted(keys)))
         lines.append(Line("KMS customer managed keys", len(keys), "key-month", fixed["kmsKeyMonth"], 0, why))
     if alarms:
-        lines.append(Line("CloudWatch alarms", alarms, "alarm-month", fixed["cloudwatchAlarmMonth"], 0, WHY["alarm"]))
+        lines.append(Line("CloudWatch alarm metrics", alarms, "metric-month", fixed["cloudwatchAlarmMonth"], 0, WHY["alarm"]))
     if dashboards:
         price = fixed["cloudwatchDashboardMonth"]
         lines.append(Line("CloudWatch dashboard", dashboards, "dashboard-month", price, 0, WHY["dashboard"]))

@@ -43,6 +43,8 @@ SETTING_LABELS = {
     "FreeKeyDailyQuota": "free tier: requests/day per key",
     "FunctionErrorsThreshold": "alarm: function errors per 5 min",
     "Api5xxThreshold": "alarm: API 5xx per 5 min",
+    "ApiLatencyP99Ms": "alarm: API p99 latency (ms)",
+    "QueueAgeAlarmSeconds": "alarm: oldest queued job (s)",
 }
 
 
