@@ -12,7 +12,11 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError, ResponseValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+    ResponseValidationError,
+)
 from aws_lambda_powertools.metrics import MetricUnit
 
 from shared.errors import GenstackError, MissingApiKey
@@ -107,6 +111,15 @@ def make_resolver(metrics: Metrics | None = None, cors_origins: tuple[str, ...] 
     def internal_error() -> Response:
         request_id = app.current_event.request_context.request_id
         return error_response(500, "INTERNAL_ERROR", f"internal error; quote request id {request_id} when reporting it")
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_media_type(exc: RequestUnsupportedContentType) -> Response:
+        # (resolve() refuses non-JSON bodies first; this is the empty body sent
+        # with a non-JSON Content-Type.)
+        refused()
+        content_type = app.current_event.headers.get("content-type", "")
+        message = f"the body must be JSON sent with Content-Type: application/json (got {content_type})"
+        return error_response(415, "UNSUPPORTED_MEDIA_TYPE", message)
 
     @app.exception_handler(ResponseValidationError)
     def _bad_response(exc: ResponseValidationError) -> Response:
