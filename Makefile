@@ -41,8 +41,9 @@ bench: install ## benchmarks (fan-out: job wall time / model latency for N = 1, 
 cost: install ## idle cost per month of each environment, from the templates and infrastructure/prices.json
 	@.venv/bin/python $(SCRIPTS)/cost.py
 
-docs: install ## regenerate the README's parameter, output, environment and cost tables from the templates
+docs: install ## regenerate the README's parameter, output, environment and cost tables, and docs/openapi.json
 	@.venv/bin/python $(SCRIPTS)/readme_tables.py
+	@.venv/bin/python $(SCRIPTS)/openapi.py
 
 api-key: install ## issue an API key: make api-key STACK=genstack-dev NAME=alice [TIER=free|standard]
 	@test -n "$(STACK)" -a -n "$(NAME)" || { echo "usage: make api-key STACK=<stack name> NAME=<who it is for> [TIER=free|standard]"; exit 2; }

@@ -7,7 +7,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-usage() { echo "usage: $0 [--tools all|none|ministack,sam,checkov,taskcat]"; }
+usage() { echo "usage: $0 [--tools all|none|ministack,sam,checkov,taskcat,schemathesis]"; }
 want="all"
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -63,4 +63,5 @@ selected sam && tool_env sam "aws-sam-cli==$SAM_CLI_VERSION"
 selected checkov && tool_env checkov "checkov==$CHECKOV_VERSION"
 # taskcat imports pkg_resources, gone from setuptools 81.
 selected taskcat && tool_env taskcat "taskcat==$TASKCAT_VERSION" "setuptools<81"
+selected schemathesis && tool_env schemathesis "schemathesis==$SCHEMATHESIS_VERSION"
 ok "install complete"

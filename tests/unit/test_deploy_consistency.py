@@ -82,3 +82,22 @@ def test_taskcat_uses_declared_parameters_and_shares_values_once():
     environments = {test["parameters"].get("Environment", "dev") for test in TASKCAT["tests"].values()}
     assert {"dev", "prod"} <= environments
     assert any(len(test.get("regions", project["regions"])) >= 2 for test in TASKCAT["tests"].values())
+
+
+def test_the_published_openapi_description_is_current_and_covers_every_route():
+    import json
+
+    import openapi
+
+    assert openapi.main(["--check"]) == 0, "run `make docs`"
+    spec = json.loads((ROOT / "docs/openapi.json").read_text())
+    routes = set()
+    for fn in root()["Resources"].values():
+        for event in fn.get("Properties", {}).get("Events", {}).values():
+            if event["Type"] == "Api" and event["Properties"]["Method"] != "options":
+                routes.add((event["Properties"]["Method"], event["Properties"]["Path"]))
+    documented = {(method, path) for path, operations in spec["paths"].items() for method in operations}
+    assert routes == documented
+    for path, operations in spec["paths"].items():
+        for operation in operations.values():
+            assert ("security" in operation) is (path != "/health")
