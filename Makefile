@@ -10,7 +10,7 @@ LOCAL_PORT ?= 4566
 ENDPOINT ?=
 PARAMS ?=
 
-.PHONY: help install lint build test test-unit test-e2e bench cost docs api-key local local-start local-stop local-status deploy delete taskcat lock clean
+.PHONY: help install lint build test test-unit test-e2e bench soak cost docs api-key local local-start local-stop local-status deploy delete taskcat lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-13s %s\n", $$1, $$2}'
@@ -37,6 +37,10 @@ test-e2e: build ## end-to-end tests only (deploys into a ministack of their own)
 
 bench: install ## benchmarks (fan-out: job wall time / model latency for N = 1, 4, 8 models)
 	@.venv/bin/python bench/fanout.py
+
+soak: build ## longer fault and load runs: 2,000 faulty jobs in-process, 1,000 API requests on the local stack
+	@GENSTACK_FAULT_JOBS=2000 .venv/bin/python -m pytest tests/unit/test_faults.py -s
+	@GENSTACK_LOAD_REQUESTS=1000 .venv/bin/python -m pytest tests/e2e/test_load.py -s
 
 cost: install ## idle cost per month of each environment, from the templates and infrastructure/prices.json
 	@.venv/bin/python $(SCRIPTS)/cost.py
