@@ -9,6 +9,8 @@ PROFILE ?=
 LOCAL_PORT ?= 4566
 ENDPOINT ?=
 PARAMS ?=
+# In the Lambda runtime already (and in the emulator's environment): never vendored.
+RUNTIME_PROVIDED := $(foreach p,boto3 botocore s3transfer python-dateutil six urllib3,--no-emit-package $(p))
 
 .PHONY: help install lint build test test-unit test-e2e bench soak cost docs api-key local local-start local-stop local-status deploy delete taskcat lock clean
 
@@ -78,9 +80,10 @@ taskcat: ## taskcat regression in AWS: package, then taskcat test run on the pac
 	@bash $(SCRIPTS)/taskcat.sh --region $(REGION) $(if $(PROFILE),--profile $(PROFILE)) $(if $(TEST),--test $(TEST))
 
 lock: install ## recompile backend/requirements*.txt from their .in files
-	@.tools/uv/bin/uv pip compile --quiet --universal --python-version 3.11 --no-header backend/requirements.in -o backend/requirements.txt
+	@.tools/uv/bin/uv pip compile --quiet --universal --python-version 3.11 --no-header $(RUNTIME_PROVIDED) \
+		backend/requirements.in -o backend/requirements.txt
 	@.tools/uv/bin/uv pip compile --quiet --universal --python-version 3.11 --no-header backend/requirements-worker.in \
-		-c backend/requirements.txt -o backend/requirements-worker.txt
+		$(RUNTIME_PROVIDED) -c backend/requirements.txt -o backend/requirements-worker.txt
 
 clean: ## remove build output and local-stack state (not the installed environments)
 	@rm -rf .aws-sam .local outputs .deploy-logs .pytest_cache .ruff_cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -21,6 +21,9 @@ from shared.settings import get_settings
 from shared.templates import TemplateStore, render
 
 logger = Logger()
+# X-Ray: the handler and every AWS call it makes (boto3 is patched), as
+# subsegments of the function's trace. Off outside Lambda (tests, scripts).
+tracer = Tracer()
 metrics = Metrics()
 app = make_resolver(metrics, cors_origins=get_settings().cors_allowed_origins)
 
@@ -81,6 +84,7 @@ def cancel(job_id: str) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)  # responses may hold prompts and outputs
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from shared.dynamo import if_condition
+from shared.dynamo import if_condition, plain
 from shared.providers.chart import chart_request
 from shared.registry import ModelSpec
 
@@ -76,8 +76,8 @@ class BudgetLedger:
             UpdateExpression="ADD spentUsd :amount SET expiresAt = if_not_exists(expiresAt, :expires)",
             ConditionExpression="attribute_not_exists(spentUsd) OR spentUsd <= :ceiling",
             ExpressionAttributeValues={
-                ":amount": amount,
-                ":ceiling": self.monthly_limit - amount,
+                ":amount": plain(amount),
+                ":ceiling": plain(self.monthly_limit - amount),
                 ":expires": int((now + LEDGER_RETENTION).timestamp()),
             },
         )
@@ -90,5 +90,5 @@ class BudgetLedger:
         self._table.update_item(
             Key={"owner": owner, "period": period_of(now)},
             UpdateExpression="ADD spentUsd :delta SET expiresAt = if_not_exists(expiresAt, :expires)",
-            ExpressionAttributeValues={":delta": delta, ":expires": int((now + LEDGER_RETENTION).timestamp())},
+            ExpressionAttributeValues={":delta": plain(delta), ":expires": int((now + LEDGER_RETENTION).timestamp())},
         )

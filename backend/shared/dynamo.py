@@ -5,6 +5,7 @@ not an error; any other failure is raised."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -19,3 +20,10 @@ def if_condition(write: Callable[..., dict[str, Any]], **request: Any) -> dict[s
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
             return None
         raise
+
+
+def plain(amount: Decimal) -> Decimal:
+    """A settled amount of exactly zero as 0, not 0E-8 (what a sum of
+    quantized amounts becomes at zero). DynamoDB reads either, but some
+    clients and emulators parse "0E-8" as an integer and fail."""
+    return Decimal(0) if amount == 0 else amount

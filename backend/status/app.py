@@ -8,7 +8,7 @@ import binascii
 import json
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -19,6 +19,9 @@ from shared.jobs import JobRepository, listing_view, public_view
 from shared.settings import get_settings
 
 logger = Logger()
+# X-Ray: the handler and every AWS call it makes (boto3 is patched), as
+# subsegments of the function's trace. Off outside Lambda (tests, scripts).
+tracer = Tracer()
 app = make_resolver(cors_origins=get_settings().cors_allowed_origins)
 
 
@@ -86,5 +89,6 @@ def health() -> dict[str, str]:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)  # responses may hold prompts and outputs
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)

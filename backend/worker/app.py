@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -22,6 +22,9 @@ from shared.settings import get_settings
 from worker.service import JobRunner
 
 logger = Logger()
+# X-Ray: the handler and every AWS call it makes (boto3 is patched), as
+# subsegments of the function's trace. Off outside Lambda (tests, scripts).
+tracer = Tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -53,7 +56,9 @@ def runner() -> JobRunner:
 
 
 def record_handler(record: SQSRecord) -> None:
-    outcome = runner().run(job_id_of(record))
+    job_id = job_id_of(record)
+    tracer.put_annotation(key="jobId", value=job_id)  # find a job's trace by its id
+    outcome = runner().run(job_id)
     metrics.add_metric(name=f"Jobs{outcome.status.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ModelCalls", unit=MetricUnit.Count, value=outcome.ran_models)
     for call in outcome.calls:
@@ -64,6 +69,7 @@ def record_handler(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)  # responses may hold prompts and outputs
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

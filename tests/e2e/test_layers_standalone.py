@@ -54,6 +54,12 @@ def standalone_parameters(deployment) -> dict[str, dict[str, str]]:
             "DeadLetterQueueName": "jobs-dlq",
             "ApiName": "api",
             "ApiStageName": "v1",
+            "JobsTableName": "jobs",
+            "CostTrackingTableName": "costs",
+            "BudgetLedgerTableName": "ledger",
+            "TemplatesTableName": "templates",
+            "IdempotencyTableName": "idempotency",
+            "MetricMathAlarms": "false",  # the emulator cannot create metric-math alarms
         },
         "api": {"RestApiId": deployment.outputs["ApiId"], "StageName": "v1"},
     }

@@ -27,3 +27,14 @@ def test_other_failures_are_raised(code):
 
 def test_a_write_returns_its_response():
     assert if_condition(lambda **request: {"Attributes": request}, Key={"id": "1"}) == {"Attributes": {"Key": {"id": "1"}}}
+
+
+def test_a_zero_amount_is_written_as_zero():
+    from decimal import Decimal
+
+    from shared.dynamo import plain
+
+    zero = Decimal("0.00000266") - Decimal("0.00000266")
+    assert str(zero) == "0E-8"  # what a released reservation sums to
+    assert str(plain(zero)) == "0"
+    assert plain(Decimal("0.00000266")) == Decimal("0.00000266")
