@@ -1,0 +1,1 @@
+"""genstack command-line client (python -m genstack)."""

@@ -1,0 +1,218 @@
+"""genstack, the command-line client: `python -m genstack <command>`.
+
+  generate "prompt" --model M [--model M2] [--kind text|image|chart] [--budget USD]
+           [--out DIR] [--no-wait]    submit a job, show each model's result as it
+                                      lands, download the outputs
+  status JOB_ID                       one job, as JSON
+  jobs [--limit N]                    your jobs, newest first
+  enhance "prompt" [--kind K]         an improved prompt
+
+Where the API is and which key to use, first found wins:
+  --url/--key/--ca-bundle; GENSTACK_API_URL, GENSTACK_API_KEY, GENSTACK_CA_BUNDLE;
+  --outputs FILE (or GENSTACK_OUTPUTS): outputs/local.json written by `make local`
+  (URL, key and certificate), or outputs/<env>.json written by `make deploy` (the
+  key's value is then read with your AWS credentials).
+
+Every API error is printed as `error CODE (HTTP status): message` and exits 1;
+a usage error exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+TERMINAL = {"COMPLETED", "PARTIAL", "FAILED", "BUDGET_EXCEEDED", "CANCELLED"}
+EXTENSIONS = {"text": "txt", "image": "png", "chart": "png"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"error {code} ({status}): {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass
+class Client:
+    url: str
+    key: str
+    ca_bundle: str | None = None
+    timeout: float = 30
+
+    def _context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_bundle or None)
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        headers = {"x-api-key": self.key}
+        data = None
+        if body is not None:
+            data, headers["content-type"] = json.dumps(body).encode(), "application/json"
+        request = urllib.request.Request(self.url.rstrip("/") + path, data=data, method=method, headers=headers)  # noqa: S310 - the API URL
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self._context()) as response:  # noqa: S310 - https API URL
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            raw = error.read()
+            try:
+                detail = json.loads(raw).get("error") or {}
+            except (ValueError, AttributeError):
+                detail = {}
+            message = detail.get("message") or (
+                json.loads(raw).get("message") if raw.startswith(b"{") else raw.decode(errors="replace")
+            )
+            raise ApiError(error.code, detail.get("code") or "HTTP_ERROR", str(message or error.reason)) from None
+        except urllib.error.URLError as error:
+            raise ApiError(0, "UNREACHABLE", f"cannot reach {self.url}: {error.reason}") from None
+
+    def download(self, url: str) -> bytes:
+        with urllib.request.urlopen(url, timeout=self.timeout, context=self._context()) as response:  # noqa: S310 - the job's CDN URL
+            return response.read()
+
+
+def from_outputs(path: Path) -> tuple[str, str, str | None]:
+    info = json.loads(path.read_text(encoding="utf-8"))
+    if "apiUrl" in info:  # make local
+        return info["apiUrl"], info["apiKey"], info.get("caBundle") or None
+    outputs = info["outputs"]  # make deploy
+    import boto3
+
+    session = boto3.Session(region_name=info.get("region"))
+    key = session.client("apigateway", endpoint_url=info.get("endpoint")).get_api_key(
+        apiKey=outputs["ApiKeyId"], includeValue=True
+    )
+    url = outputs["ApiUrl"]
+    if info.get("endpoint"):  # a deployment on the local stack
+        url = f"{info['endpoint'].rstrip('/')}/_aws/execute-api/{outputs['ApiId']}/v1"
+    return url, key["value"], os.environ.get("AWS_CA_BUNDLE") or None
+
+
+def client_from(args: argparse.Namespace) -> Client:
+    url, key, ca = args.url or os.environ.get("GENSTACK_API_URL"), args.key or os.environ.get("GENSTACK_API_KEY"), None
+    ca = args.ca_bundle or os.environ.get("GENSTACK_CA_BUNDLE")
+    outputs = args.outputs or os.environ.get("GENSTACK_OUTPUTS")
+    if not (url and key):
+        candidates = [Path(outputs)] if outputs else [Path("outputs/local.json")]
+        found = next((p for p in candidates if p.is_file()), None)
+        if found is None:
+            raise SystemExit(
+                "genstack: no API configured: pass --url and --key, set GENSTACK_API_URL and GENSTACK_API_KEY, or --outputs FILE"
+            )
+        out_url, out_key, out_ca = from_outputs(found)
+        url, key, ca = url or out_url, key or out_key, ca or out_ca
+    return Client(url, key, ca)
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def generate(client: Client, args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"prompt": args.prompt, "models": args.model, "kind": args.kind}
+    if args.budget is not None:
+        body["budgetUsd"] = args.budget
+    accepted = client.request("POST", "/generate", body)
+    job_id = accepted["jobId"]
+    say(f"job {job_id} queued ({len(args.model)} model{'s' if len(args.model) > 1 else ''})")
+    if args.no_wait:
+        print(job_id)
+        return 0
+    seen: dict[str, str] = {}
+    deadline = time.monotonic() + args.timeout
+    while True:
+        job = client.request("GET", f"/status/{job_id}")
+        for result in job.get("results", []):
+            if result["status"] != seen.get(result["model"]):
+                seen[result["model"]] = result["status"]
+                cost = f", ${result.get('costUsd', 0):.6f}" if result["status"] != "PENDING" else ""
+                error = f": {result['error']['code']}" if result.get("error") else ""
+                say(f"  {result['model']:<45} {result['status']}{cost}{error}")
+        if job["status"] in TERMINAL:
+            break
+        if time.monotonic() > deadline:
+            say(f"job {job_id} still {job['status']} after {args.timeout:.0f} s; check later: genstack status {job_id}")
+            return 1
+        time.sleep(args.interval)
+    say(f"job {job_id} {job['status']}, cost ${job.get('costUsd', 0):.6f}")
+    out = Path(args.out) / job_id
+    written = []
+    for result in job.get("results", []):
+        if result["status"] != "SUCCEEDED":
+            continue
+        name = result["model"].replace(":", "_").replace("/", "_")
+        out.mkdir(parents=True, exist_ok=True)
+        if result.get("text") is not None:
+            target = out / f"{name}.txt"
+            target.write_text(result["text"], encoding="utf-8")
+            written.append(target)
+        for extension, url in (result.get("files") or {result.get("kind", "text"): result.get("url")}).items():
+            if not url or (extension in ("txt", "text") and result.get("text") is not None):
+                continue
+            target = out / f"{name}.{EXTENSIONS.get(extension, extension)}"
+            try:
+                target.write_bytes(client.download(url))
+                written.append(target)
+            except (urllib.error.URLError, OSError) as error:
+                say(f"  could not download {url}: {error}")
+    for path in written:
+        print(path)
+    return 0 if job["status"] in ("COMPLETED", "PARTIAL") else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="genstack",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[2:]),
+    )
+    parser.add_argument("--url")
+    parser.add_argument("--key")
+    parser.add_argument("--ca-bundle")
+    parser.add_argument("--outputs", help="outputs/local.json (make local) or outputs/<env>.json (make deploy)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    gen = commands.add_parser("generate", help="submit a job, follow it, download its outputs")
+    gen.add_argument("prompt")
+    gen.add_argument("--model", action="append", required=True, help="a Bedrock model ID (repeatable)")
+    gen.add_argument("--kind", choices=["text", "image", "chart"], default="text")
+    gen.add_argument("--budget", type=float, help="the job's budget in USD")
+    gen.add_argument("--out", default="genstack-outputs", help="directory for the outputs (a folder per job)")
+    gen.add_argument("--no-wait", action="store_true", help="print the job id and return")
+    gen.add_argument("--timeout", type=float, default=900)
+    gen.add_argument("--interval", type=float, default=1.0)
+    status = commands.add_parser("status", help="one job, as JSON")
+    status.add_argument("job_id")
+    jobs = commands.add_parser("jobs", help="your jobs, newest first")
+    jobs.add_argument("--limit", type=int, default=20)
+    enhance = commands.add_parser("enhance", help="an improved prompt")
+    enhance.add_argument("prompt")
+    enhance.add_argument("--kind", choices=["text", "image", "chart"], default="text")
+    args = parser.parse_args(argv)
+    client = client_from(args)
+    try:
+        if args.command == "generate":
+            return generate(client, args)
+        if args.command == "status":
+            print(json.dumps(client.request("GET", f"/status/{args.job_id}"), indent=2))
+        elif args.command == "jobs":
+            for job in client.request("GET", f"/jobs?limit={args.limit}")["jobs"]:
+                models = ",".join(job.get("models", []))
+                print(f"{job['jobId']}  {job['status']:<15} {job['createdAt']}  ${job.get('costUsd', 0):.6f}  {models}")
+        elif args.command == "enhance":
+            print(client.request("POST", "/enhance", {"prompt": args.prompt, "kind": args.kind})["prompt"])
+    except ApiError as error:
+        say(str(error))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""The command-line client (python -m genstack) against the local stack,
+configured from the outputs file `make local` writes: submit, follow each
+model's progress, download the outputs; list, status, enhance; API errors
+reported as `error CODE (status): message` with exit code 1."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Deployment
+from tests.templates import ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+def genstack(deployment: Deployment, tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
+    outputs = tmp_path / "local.json"
+    outputs.write_text(json.dumps({"apiUrl": deployment.api_url, "apiKey": deployment.api_key, "caBundle": deployment.ca_bundle}))
+    command = [sys.executable, "-m", "genstack", "--outputs", str(outputs), *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_generate_shows_progress_and_downloads_every_output(deployment, tmp_path):
+    models = deployment.outputs["EnabledModelIds"].split(",")[:2]
+    run = genstack(
+        deployment,
+        tmp_path,
+        "generate",
+        "a haiku about queues",
+        *[a for m in models for a in ("--model", m)],
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert run.returncode == 0, run.stderr
+    assert "queued (2 models)" in run.stderr
+    for model in models:
+        assert any(model in line and "SUCCEEDED" in line for line in run.stderr.splitlines()), model
+    files = [line for line in run.stdout.splitlines() if line]
+    assert len(files) == 2
+    for path in files:
+        assert (tmp_path / "out").as_posix() in path
+        assert Path(path).read_text(encoding="utf-8").strip()
+    job_id = files[0].split("/")[-2]
+    listed = genstack(deployment, tmp_path, "jobs", "--limit", "5")
+    assert job_id in listed.stdout
+    status = json.loads(genstack(deployment, tmp_path, "status", job_id).stdout)
+    assert status["status"] == "COMPLETED"
+    enhanced = genstack(deployment, tmp_path, "enhance", "a cat")
+    assert enhanced.returncode == 0
+    assert enhanced.stdout.strip()
+
+
+def test_api_errors_are_reported_with_their_code_and_exit_1(deployment, tmp_path):
+    run = genstack(deployment, tmp_path, "generate", "x", "--model", "not-a-model")
+    assert run.returncode == 1
+    assert "error UNKNOWN_MODEL (400):" in run.stderr
+    missing = genstack(deployment, tmp_path, "status", "00000000-0000-4000-8000-000000000000")
+    assert missing.returncode == 1
+    assert "(404)" in missing.stderr
