@@ -85,7 +85,8 @@ pipeline=("$PY" "$GENSTACK_ROOT/infrastructure/scripts/pipeline.py" --region "$r
 param_args=()
 for o in "${overrides[@]}"; do param_args+=(--parameter "$o"); done
 
-eval "$("${pipeline[@]}" config --env "$env_name" "${param_args[@]}")"
+config="$("${pipeline[@]}" config --env "$env_name" "${param_args[@]}")" || die "cannot read samconfig.toml's [$env_name] settings"
+eval "$config"
 stack="${stack_override:-$stack_name}"
 log "stack $stack; parameters: ${parameters[*]}"
 
