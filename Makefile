@@ -37,8 +37,8 @@ test-unit: install ## unit tests only (no network, no emulator)
 test-e2e: build ## end-to-end tests only (deploys into a ministack of their own)
 	@.venv/bin/python -m pytest tests/e2e
 
-bench: install ## benchmarks (fan-out: job wall time / model latency for N = 1, 4, 8 models)
-	@.venv/bin/python bench/fanout.py
+bench: build ## benchmarks: cold start, memory, package sizes, fan-out, local stack, idle cost, overhead -> docs/performance.md
+	@.venv/bin/python bench/run.py
 
 soak: build ## longer fault and load runs: 2,000 faulty jobs in-process, 1,000 API requests on the local stack
 	@GENSTACK_FAULT_JOBS=2000 .venv/bin/python -m pytest tests/unit/test_faults.py -s

@@ -1,0 +1,306 @@
+"""`make bench`: genstack's performance and cost figures in one table, written
+to docs/performance.md.
+
+  cold start     import + init of each handler (its clients included) in a fresh
+                 interpreter, as a ratio to importing boto3 and creating the same
+                 clients; median of --runs runs (coldstart.py)
+  memory         peak RSS after init, and the memory setting the template gives
+  package size   each function's AWS package, zipped and unzipped
+  fan-out        a job of N = 1, 4, 8 models at simulated latency L: wall / L
+                 (fanout.py: the real JobRunner in-process on moto)
+  local stack    submit-to-COMPLETED latency p50/p95 of a text job, and requests
+                 per second at a fixed concurrency (emulator-bound: one process)
+  idle cost      per environment (infrastructure/scripts/cost.py)
+  overhead       what API Gateway, Lambda, SQS, DynamoDB, S3 and CloudFront cost
+                 for a typical job, as a share of its model cost (prices.json)
+
+Usage: python bench/run.py [--runs 7] [--skip-local] [--out docs/performance.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import ssl
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "infrastructure" / "scripts"), str(ROOT / "bench")]
+
+import cost  # noqa: E402
+from cfn_render import load  # noqa: E402
+
+MINISTACK_PY = ROOT / ".tools" / "ministack" / "bin" / "python"
+LOCAL_BUILD = ROOT / ".aws-sam" / "local" / "build"
+AWS_BUILD = ROOT / ".aws-sam" / "aws" / "build"
+FUNCTIONS = {
+    # function: (handler module, the clients it creates)
+    "GenerateFunction": ("generate.app", "dynamodb,sqs"),
+    "StatusFunction": ("status.app", "dynamodb"),
+    "EnhanceFunction": ("enhance.app", "dynamodb,bedrock-runtime"),
+    "TemplatesFunction": ("prompt_templates.app", "dynamodb"),
+    "WorkerFunction": ("worker.app", "dynamodb,s3,bedrock-runtime"),
+    "DeadLetterFunction": ("worker.dead_letter", "dynamodb"),
+}
+LAMBDA_ENV = {
+    # As in Lambda: Tracer on (it imports the X-Ray SDK and patches boto3).
+    "AWS_LAMBDA_FUNCTION_NAME": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "POWERTOOLS_SERVICE_NAME": "genstack",
+    "POWERTOOLS_METRICS_NAMESPACE": "genstack/bench",
+    "ENABLED_MODELS": "amazon.nova-micro-v1:0,amazon.nova-lite-v1:0",
+}
+
+
+def coldstart(runs: int) -> list[dict]:
+    rows = []
+    python = str(MINISTACK_PY)  # the emulator's interpreter: boto3 as the runtime provides it
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | LAMBDA_ENV
+    memory = template_memory()
+    for function, (module, clients) in FUNCTIONS.items():
+        samples: dict[bool, list[dict]] = {False: [], True: []}
+        for _ in range(runs):
+            for baseline in (True, False):  # interleaved: both see the same machine noise
+                command = [python, str(ROOT / "bench" / "coldstart.py"), "--package", str(LOCAL_BUILD / function)]
+                command += ["--module", module, "--clients", clients] + (["--baseline"] if baseline else [])
+                done = subprocess.run(command, env=env, capture_output=True, text=True, check=True, timeout=120)
+                samples[baseline].append(json.loads(done.stdout.strip().splitlines()[-1]))
+        handler = statistics.median(s["seconds"] for s in samples[False])
+        floor = statistics.median(s["seconds"] for s in samples[True])
+        rows.append(
+            {
+                "function": function,
+                "initMs": handler * 1000,
+                "baselineMs": floor * 1000,
+                "ratio": handler / floor,
+                "rssMb": statistics.median(s["rssMb"] for s in samples[False]),
+                "memoryMb": memory[function],
+            }
+        )
+    return rows
+
+
+def template_memory() -> dict[str, int]:
+    template = load("template.yaml")
+    prod = template["Mappings"]["EnvironmentConfig"]["prod"]
+    return {f: prod["WorkerMemorySize"] if f == "WorkerFunction" else prod["ApiMemorySize"] for f in FUNCTIONS}
+
+
+def package_sizes() -> list[dict]:
+    rows = []
+    for function in FUNCTIONS:
+        folder = AWS_BUILD / function
+        buffer = io.BytesIO()
+        unzipped = 0
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():
+                    archive.write(path, path.relative_to(folder))
+                    unzipped += path.stat().st_size
+        rows.append({"function": function, "zippedMb": len(buffer.getvalue()) / 1e6, "unzippedMb": unzipped / 1e6})
+    return rows
+
+
+def fanout(runs: int) -> list[dict]:
+    import fanout as fan
+
+    return [{"models": n, "ratio": statistics.median(fan.measure(n, 0.5, runs))} for n in (1, 4, 8)]
+
+
+def local_stack(jobs: int, requests: int, concurrency: int) -> dict:
+    port, stack = "4577", "genstack-bench"
+    out = ROOT / ".local" / "bench-outputs.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_ENDPOINT_URL")}
+    local = ["bash", str(ROOT / "infrastructure/scripts/local.sh")]
+    subprocess.run(
+        [*local, "up", "--port", port, "--stack-name", stack, "--outputs", str(out)], env=env, check=True, capture_output=True
+    )
+    try:
+        info = json.loads(out.read_text())
+        tls = ssl.create_default_context(cafile=info["caBundle"])
+
+        def call(method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+            data = json.dumps(body).encode() if body else None
+            headers = {"x-api-key": info["apiKey"], "content-type": "application/json"}
+            request = urllib.request.Request(info["apiUrl"] + path, data=data, method=method, headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=30, context=tls) as response:
+                    return response.status, json.loads(response.read())
+            except urllib.error.HTTPError as error:
+                return error.code, {}
+
+        latencies = []
+        for index in range(jobs):
+            started = time.perf_counter()
+            _, accepted = call("POST", "/generate", {"prompt": f"bench {index}", "models": ["amazon.nova-micro-v1:0"]})
+            while call("GET", f"/status/{accepted['jobId']}")[1].get("status") in ("QUEUED", "RUNNING"):
+                time.sleep(0.05)
+            latencies.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            statuses = list(pool.map(lambda _: call("GET", "/health")[0], range(requests)))
+        elapsed = time.perf_counter() - started
+        latencies.sort()
+        return {
+            "jobs": jobs,
+            "p50": statistics.median(latencies),
+            "p95": latencies[max(0, round(0.95 * len(latencies)) - 1)],
+            "requests": requests,
+            "concurrency": concurrency,
+            "rps": requests / elapsed,
+            "ok": statuses.count(200),
+        }
+    finally:
+        subprocess.run([*local, "down", "--port", port], env=env, check=False, capture_output=True)
+
+
+def overhead() -> list[dict]:
+    """Platform cost of one typical job, from the published per-use prices."""
+    prices = json.loads((ROOT / "infrastructure" / "prices.json").read_text())["perUse"]
+    registry = {m["id"]: m for m in json.loads((ROOT / "backend/shared/registry.json").read_text())["models"]}
+    polls, worker_seconds, tokens_in, tokens_out, output_kb = 5, 3.0, 500, 500, 2
+    rows = []
+    for label, models in (
+        ("2 small text models", ["amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0"]),
+        ("2 mid text models", ["anthropic.claude-3-5-haiku-20241022-v1:0", "amazon.nova-pro-v1:0"]),
+        ("1 image model", ["amazon.nova-canvas-v1:0"]),
+    ):
+        n = len(models)
+        model_cost = sum(
+            registry[m].get("perImage", 0)
+            or (registry[m]["inputPer1k"] * tokens_in + registry[m]["outputPer1k"] * tokens_out) / 1000
+            for m in models
+        )
+        requests = 1 + polls  # POST /generate, then GET /status polls
+        api = requests * prices["apiGatewayRestPerMillion"] / 1e6
+        gb_seconds = 0.256 * 0.1 + polls * 0.256 * 0.05 + 0.512 * worker_seconds  # generate, status, worker
+        lam = gb_seconds * prices["lambdaArmGbSecond"] + (requests + 1) * prices["lambdaPerMillionRequests"] / 1e6
+        sqs = 3 * prices["sqsPerMillionRequests"] / 1e6  # send, receive, delete
+        writes, reads = 4 + 3 * n, polls + 2  # job put/claim/finish + ledger; per model: result, cost record, settle
+        ddb = writes * prices["dynamodbPerMillionWriteUnits"] / 1e6 + reads * prices["dynamodbPerMillionReadUnits"] / 1e6
+        s3 = n * prices["s3PutPer1000"] / 1000 + n * prices["s3GetPer1000"] / 1000
+        cdn = n * (output_kb / 1e6) * prices["cloudfrontPerGbOut"] + n * prices["cloudfrontPer10kHttpsRequests"] / 1e4
+        platform_cost = api + lam + sqs + ddb + s3 + cdn
+        rows.append({"job": label, "modelUsd": model_cost, "platformUsd": platform_cost, "share": platform_cost / model_cost})
+    return rows
+
+
+def render(data: dict) -> str:
+    lines = [
+        "# Performance",
+        "",
+        f"Generated by `make bench` on {data['date']}: {data['machine']}; medians of {data['runs']} runs.",
+        "Ratios are measured within one run so that machine noise cancels out.",
+        "",
+        "## Cold start, memory and package size",
+        "",
+        "Init is the import of the handler module plus creating its clients, in a fresh interpreter, as in Lambda.",
+        "The baseline imports boto3 and creates the same clients (what any Python function on boto3 pays).",
+        "Goal: ratio 1.20 or less.",
+        "Package: the AWS build (Python 3.13, arm64).",
+        "Goal: API functions 5 MB or less zipped; limits are 50 MB zipped, 250 MB unzipped.",
+        "",
+        "| function | init (ms) | baseline (ms) | ratio | peak RSS after init (MB) | memory setting (MB) "
+        "| zipped (MB) | unzipped (MB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    sizes = {row["function"]: row for row in data["packages"]}
+    for row in data["coldstart"]:
+        size = sizes[row["function"]]
+        lines.append(
+            f"| {row['function']} | {row['initMs']:.0f} | {row['baselineMs']:.0f} | {row['ratio']:.2f} | {row['rssMb']:.0f} | "
+            f"{row['memoryMb']} | {size['zippedMb']:.2f} | {size['unzippedMb']:.1f} |"
+        )
+    lines += [
+        "",
+        "## Fan-out",
+        "",
+        "Wall time of a job of N models that each take L = 0.5 s, as a ratio to L.",
+        "1.0 is the limit, and N would be serial calls. Goal: 1.15 or less.",
+        "",
+        "| models N | wall / L |",
+        "|---:|---:|",
+    ]
+    lines += [f"| {row['models']} | {row['ratio']:.3f} |" for row in data["fanout"]]
+    if data.get("local"):
+        local = data["local"]
+        lines += [
+            "",
+            "## The local stack (emulator-bound)",
+            "",
+            "On ministack, one process on this machine: its figures measure the emulator, not AWS.",
+            "",
+            "| measure | value |",
+            "|---|---:|",
+            f"| submit-to-COMPLETED, one-model text job, p50 / p95 ({local['jobs']} jobs) "
+            f"| {local['p50']:.2f} s / {local['p95']:.2f} s |",
+            f"| GET /health, {local['requests']} requests at concurrency {local['concurrency']} | "
+            f"{local['rps']:.0f} requests/s ({local['ok']} answered 200) |",
+        ]
+    lines += ["", "## Idle cost per environment", "", "| environment | per month |", "|---|---:|"]
+    lines += [f"| {env} | ${value['total']:.2f} |" for env, value in data["idle"]["environments"].items()]
+    lines += [
+        "",
+        f"Line by line in the README's Cost section (prices of {data['idle']['pricesDate']}).",
+        "",
+        "## Platform overhead per job",
+        "",
+        "What API Gateway, Lambda, SQS, DynamoDB, S3 and CloudFront cost for one job, next to its model cost.",
+        "Published prices: `infrastructure/prices.json`.",
+        "The job: 500 input and 500 output tokens per text model, 5 status polls,",
+        "a 3 s worker run at 512 MB, 2 KB outputs fetched once.",
+        "",
+        "| job | model cost | platform cost | platform / model |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {row['job']} | ${row['modelUsd']:.6f} | ${row['platformUsd']:.6f} | {row['share']:.1%} |" for row in data["overhead"]
+    ]
+    lines += [
+        "",
+        "The worker's run time is the largest platform line: it waits for the models.",
+        "With the cheapest models the platform is a visible share; with larger models it is noise.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--skip-local", action="store_true", help="leave out the local-stack measures")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    data = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "runs": args.runs,
+        "coldstart": coldstart(args.runs),
+        "packages": package_sizes(),
+        "fanout": fanout(min(args.runs, 5)),
+        "local": None if args.skip_local else local_stack(jobs=20, requests=200, concurrency=4),
+        "idle": cost.report(),
+        "overhead": overhead(),
+    }
+    text = render(data)
+    args.out.write_text(text, encoding="utf-8")
+    print(text)
+    print(f"written to {args.out} in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
