@@ -12,6 +12,7 @@ import argparse
 import os
 import statistics
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -28,6 +29,7 @@ os.environ.update(
 )
 
 import boto3  # noqa: E402
+from botocore.client import BaseClient  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from shared.budgets import BudgetLedger  # noqa: E402
@@ -51,7 +53,24 @@ class SimulatedModel:
         return Generation(model, b"output", "text/plain", "txt", 10, 10, int(self.latency * 1000), text="output")
 
 
+def atomic_requests() -> None:
+    """One AWS request at a time: moto's DynamoDB is not thread-safe, while
+    DynamoDB applies each request atomically. The model calls (the sleeps) still
+    run in parallel."""
+    if getattr(BaseClient._make_api_call, "atomic", False):
+        return
+    lock, original = threading.Lock(), BaseClient._make_api_call
+
+    def atomic(self, operation_name, api_params):
+        with lock:
+            return original(self, operation_name, api_params)
+
+    atomic.atomic = True
+    BaseClient._make_api_call = atomic
+
+
 def measure(n: int, latency: float, runs: int) -> list[float]:
+    atomic_requests()
     ratios = []
     with mock_aws():
         ddb = boto3.resource("dynamodb")

@@ -31,6 +31,7 @@ import sys
 import time
 import urllib.request
 import zipfile
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -161,7 +162,7 @@ def local_stack(jobs: int, requests: int, concurrency: int) -> dict:
             "requests": requests,
             "concurrency": concurrency,
             "rps": requests / elapsed,
-            "ok": statuses.count(200),
+            "statuses": dict(sorted(Counter(statuses).items())),
         }
     finally:
         subprocess.run([*local, "down", "--port", port], env=env, check=False, capture_output=True)
@@ -237,6 +238,9 @@ def render(data: dict) -> str:
     lines += [f"| {row['models']} | {row['ratio']:.3f} |" for row in data["fanout"]]
     if data.get("local"):
         local = data["local"]
+        answers = ", ".join(f"{n} x {status}" for status, n in local["statuses"].items())
+        if 429 in local["statuses"]:
+            answers += "; 429 is the stage throttle of the dev environment (20 requests/s, burst 40)"
         lines += [
             "",
             "## The local stack (emulator-bound)",
@@ -248,7 +252,7 @@ def render(data: dict) -> str:
             f"| submit-to-COMPLETED, one-model text job, p50 / p95 ({local['jobs']} jobs) "
             f"| {local['p50']:.2f} s / {local['p95']:.2f} s |",
             f"| GET /health, {local['requests']} requests at concurrency {local['concurrency']} | "
-            f"{local['rps']:.0f} requests/s ({local['ok']} answered 200) |",
+            f"{local['rps']:.0f} requests/s answered ({answers}) |",
         ]
     lines += ["", "## Idle cost per environment", "", "| environment | per month |", "|---|---:|"]
     lines += [f"| {env} | ${value['total']:.2f} |" for env, value in data["idle"]["environments"].items()]
