@@ -117,9 +117,7 @@ def make_resolver(metrics: Metrics | None = None, cors_origins: tuple[str, ...] 
         # (resolve() refuses non-JSON bodies first; this is the empty body sent
         # with a non-JSON Content-Type.)
         refused()
-        content_type = app.current_event.headers.get("content-type", "")
-        message = f"the body must be JSON sent with Content-Type: application/json (got {content_type})"
-        return error_response(415, "UNSUPPORTED_MEDIA_TYPE", message)
+        return error_response(415, "UNSUPPORTED_MEDIA_TYPE", not_json(app.current_event.headers.get("content-type", "")))
 
     @app.exception_handler(ResponseValidationError)
     def _bad_response(exc: ResponseValidationError) -> Response:
@@ -152,6 +150,11 @@ def _content_type(event: dict[str, Any]) -> str:
     return next((v for k, v in headers.items() if k.lower() == "content-type"), "").strip().lower()
 
 
+def not_json(content_type: str) -> str:
+    """The 415 message, for a body declared as anything but JSON."""
+    return f"the body must be JSON sent with Content-Type: application/json (got {content_type})"
+
+
 def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
     """`app.resolve`, after refusing a body that is not declared as JSON.
 
@@ -164,9 +167,7 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) ->
         return {
             "statusCode": 415,
             "headers": {"Content-Type": "application/json"},
-            "body": error_body(
-                "UNSUPPORTED_MEDIA_TYPE", f"the body must be JSON sent with Content-Type: application/json (got {content_type})"
-            ),
+            "body": error_body("UNSUPPORTED_MEDIA_TYPE", not_json(content_type)),
             "isBase64Encoded": False,
         }
     return app.resolve(event, context)
