@@ -111,12 +111,8 @@ for p in "${parameters[@]}"; do validate_args+=(--parameter "$p"); done
 "${pipeline[@]}" validate --env "$env_name" "${validate_args[@]}" || die "fix the parameters above; nothing was deployed"
 
 # ------------------------------------------------------------------ bootstrap
-bootstrap_stack="genstack-bootstrap"
-log "bootstrap stack $bootstrap_stack (artifact bucket)"
-"${pipeline[@]}" stack --stack "$bootstrap_stack" --template-file "$GENSTACK_ROOT/infrastructure/bootstrap.yaml" \
-  --capabilities "" --tag Application=genstack --yes
-"${pipeline[@]}" outputs --stack "$bootstrap_stack" --out "$GENSTACK_ROOT/outputs/bootstrap-$region.json" 2>/dev/null
-bucket="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["outputs"]["ArtifactBucketName"])' "$GENSTACK_ROOT/outputs/bootstrap-$region.json")"
+log "bootstrap stack genstack-bootstrap (artifact bucket)"
+bucket="$("${pipeline[@]}" bootstrap)"
 
 # ------------------------------------------------------------ build, package
 bash "$GENSTACK_ROOT/infrastructure/scripts/build.sh" --target "$target"

@@ -5,6 +5,8 @@ so the pipeline needs no AWS CLI, and works the same against AWS and against a
 local emulator (--endpoint; the only difference).
 
   identity                       who and where we deploy (sts get-caller-identity)
+  bootstrap                      create or update the genstack-bootstrap stack of this
+                                 account and region; prints its artifact bucket
   config     --env E             samconfig.toml's [E] settings, as shell assignments
   validate   --env E             parameters checked against the template (types,
                                  allowed values, Rules) before anything is created
@@ -41,6 +43,7 @@ from cfn_render import ROOT, RenderError, render
 
 SAMCONFIG = ROOT / "samconfig.toml"
 SEED_TEMPLATES = ROOT / "infrastructure" / "seed" / "templates.json"
+BOOTSTRAP_STACK = "genstack-bootstrap"
 STATEFUL = {"AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::KMS::Key", "AWS::Logs::LogGroup", "AWS::SQS::Queue"}
 TERMINAL_OK = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
 TERMINAL_BAD = {
@@ -385,6 +388,24 @@ def collect_outputs(aws: Aws, stack: str, environment: str) -> dict[str, Any]:
     }
 
 
+def bootstrap(aws: Aws) -> str:
+    """The artifact bucket of this account and region, its stack deployed first."""
+    args = argparse.Namespace(
+        stack=BOOTSTRAP_STACK,
+        template_url=None,
+        template_file=str(ROOT / "infrastructure" / "bootstrap.yaml"),
+        parameter=[],
+        tag=["Application=genstack"],
+        capabilities="",
+        dry_run=False,
+        confirm=False,
+        yes=True,
+        termination_protection=False,
+    )
+    deploy_stack(aws, args)
+    return collect_outputs(aws, BOOTSTRAP_STACK, "")["outputs"]["ArtifactBucketName"]
+
+
 # ------------------------------------------------------------- post-deploy
 def http(method: str, url: str, key: str | None = None, body: Any = None) -> tuple[int, Any]:
     headers = {"content-type": "application/json"} if body is not None else {}
@@ -514,7 +535,9 @@ def empty_bucket(s3: Any, bucket: str) -> int:
 # -------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["identity", "config", "validate", "stack", "outputs", "post-deploy", "delete"])
+    parser.add_argument(
+        "command", choices=["identity", "bootstrap", "config", "validate", "stack", "outputs", "post-deploy", "delete"]
+    )
     parser.add_argument("--env", choices=["dev", "staging", "prod"])
     parser.add_argument("--region")
     parser.add_argument("--profile")
@@ -555,6 +578,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"account={who['Account']}")
             print(f"arn={shlex.quote(who['Arn'])}")
             print(f"region={aws.region}")
+            return 0
+        if args.command == "bootstrap":
+            print(bootstrap(aws))
             return 0
         if args.command == "stack":
             return deploy_stack(aws, args)

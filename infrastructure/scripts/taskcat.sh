@@ -35,10 +35,7 @@ if ! identity="$("${pipeline[@]}" identity 2>&1)"; then
 fi
 eval "$identity"
 log "packaging for taskcat as $arn"
-"${pipeline[@]}" stack --stack genstack-bootstrap --template-file "$GENSTACK_ROOT/infrastructure/bootstrap.yaml" \
-  --capabilities "" --tag Application=genstack --yes
-"${pipeline[@]}" outputs --stack genstack-bootstrap --out "$GENSTACK_ROOT/outputs/bootstrap-$region.json" 2>/dev/null
-bucket="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["outputs"]["ArtifactBucketName"])' "$GENSTACK_ROOT/outputs/bootstrap-$region.json")"
+bucket="$("${pipeline[@]}" bootstrap)"
 work="$GENSTACK_ROOT/.aws-sam/taskcat"
 mkdir -p "$work"
 "$SAM" package --template-file "$GENSTACK_ROOT/.aws-sam/aws/build/template.yaml" --s3-bucket "$bucket" \
