@@ -12,7 +12,6 @@ import argparse
 import os
 import statistics
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -38,6 +37,7 @@ from shared.jobs import JobRepository  # noqa: E402
 from shared.providers import Generation  # noqa: E402
 from shared.registry import load_registry  # noqa: E402
 from shared.settings import Settings  # noqa: E402
+from tests.moto_threads import atomic  # noqa: E402
 from tests.templates import table_definition  # noqa: E402
 from worker.service import JobRunner  # noqa: E402
 
@@ -53,24 +53,9 @@ class SimulatedModel:
         return Generation(model, b"output", "text/plain", "txt", 10, 10, int(self.latency * 1000), text="output")
 
 
-def atomic_requests() -> None:
-    """One AWS request at a time: moto's DynamoDB is not thread-safe, while
-    DynamoDB applies each request atomically. The model calls (the sleeps) still
-    run in parallel."""
-    if getattr(BaseClient._make_api_call, "atomic", False):
-        return
-    lock, original = threading.Lock(), BaseClient._make_api_call
-
-    def atomic(self, operation_name, api_params):
-        with lock:
-            return original(self, operation_name, api_params)
-
-    atomic.atomic = True
-    BaseClient._make_api_call = atomic
-
-
 def measure(n: int, latency: float, runs: int) -> list[float]:
-    atomic_requests()
+    # One AWS request at a time (moto is not thread-safe); the model calls still overlap.
+    BaseClient._make_api_call = atomic(BaseClient._make_api_call)
     ratios = []
     with mock_aws():
         ddb = boto3.resource("dynamodb")

@@ -31,6 +31,7 @@ from shared.costs import CostLedger
 from shared.jobs import JobRepository
 from shared.providers import Generation, ModelCallError
 from shared.settings import Settings
+from tests.moto_threads import atomic
 from worker.service import JobRunner, RetryPolicy
 
 JOBS = int(os.environ.get("GENSTACK_FAULT_JOBS", "200"))
@@ -87,18 +88,8 @@ class Clock:
 
 @pytest.fixture
 def atomic_requests(monkeypatch):
-    """One AWS request at a time. moto's DynamoDB is not thread-safe (two
-    concurrent conditional updates of one item can both pass, or crash inside
-    moto), while DynamoDB applies each request atomically; serialising requests
-    restores that guarantee without serialising the workers' logic."""
-    lock = threading.Lock()
-    original = BaseClient._make_api_call
-
-    def atomic(self, operation_name, api_params):
-        with lock:
-            return original(self, operation_name, api_params)
-
-    monkeypatch.setattr(BaseClient, "_make_api_call", atomic)
+    """One AWS request at a time, as DynamoDB applies them (tests/moto_threads.py)."""
+    monkeypatch.setattr(BaseClient, "_make_api_call", atomic(BaseClient._make_api_call))
 
 
 @pytest.fixture
