@@ -4,7 +4,8 @@ Run as a script with a function's built package first on sys.path (what Lambda
 does): prints JSON with the seconds to import and initialise the handler module and
 create its clients, and the peak RSS after it; with --baseline, the same for
 importing boto3 and creating those clients only (the floor any Python function
-on boto3 pays).
+on boto3 pays); with --chart, also the peak RSS of then rendering a chart as the
+worker does.
 
   python coldstart.py --package DIR --module generate.app --clients dynamodb,sqs [--baseline]
 
@@ -17,9 +18,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import resource
 import sys
 import time
+from pathlib import Path
 
 
 def main() -> int:
@@ -28,6 +29,7 @@ def main() -> int:
     parser.add_argument("--module", required=True)
     parser.add_argument("--clients", required=True, help="comma-separated boto3 clients the function creates")
     parser.add_argument("--baseline", action="store_true", help="only boto3 and the clients, not the handler")
+    parser.add_argument("--chart", action="store_true", help="then render a chart as the worker does (vl-convert)")
     args = parser.parse_args()
     sys.path.insert(0, args.package)
     started = time.perf_counter()
@@ -41,9 +43,42 @@ def main() -> int:
         else:
             boto3.client(service)
     elapsed = time.perf_counter() - started
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": elapsed, "rssMb": rss_mb}))
+    result = {"seconds": elapsed, "rssMb": peak_rss_mb()}
+    if args.chart:
+        result["chartRssMb"] = render_chart()
+    print(json.dumps(result))
     return 0
+
+
+# A chart job's rendering step: a bar chart of a year of monthly records, to
+# PNG and SVG, with the worker's own renderer (the memory-heaviest thing it does).
+CHART = {
+    "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+    "title": "Sales by month",
+    "data": {"values": [{"month": f"2026-{m:02d}", "sales": 100 + 7 * m} for m in range(1, 13)]},
+    "mark": "bar",
+    "encoding": {"x": {"field": "month", "type": "ordinal"}, "y": {"field": "sales", "type": "quantitative"}},
+}
+
+
+def render_chart() -> float:
+    from shared.providers.chart import VlConvertRenderer
+
+    renderer = VlConvertRenderer()
+    renderer.validate(CHART)
+    png, _ = renderer.render(CHART)
+    if not png:
+        raise RuntimeError("the chart rendered to nothing")
+    return peak_rss_mb()
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS since it started. Not getrusage's ru_maxrss: Linux
+    keeps that across exec, so it would report the benchmark's own interpreter."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 if __name__ == "__main__":

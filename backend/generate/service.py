@@ -13,8 +13,9 @@ from aws_lambda_powertools import Logger
 
 from shared.budgets import BudgetLedger, call_estimate
 from shared.errors import GenstackError, InvalidRequest, MonthlyBudgetExceeded, UnknownModel
+from shared.job_status import JobStatus
 from shared.jobs import JobRepository, check_job_id, iso, public_view, utc_now
-from shared.models import GenerateRequest, JobStatus, ensure_prompt_fits
+from shared.models import GenerateRequest, ensure_prompt_fits
 from shared.registry import enabled_specs
 from shared.settings import Settings
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from shared.dynamo import if_condition
 from shared.errors import InvalidRequest, JobNotFound
-from shared.models import JobStatus
+from shared.job_status import JobStatus
 
 
 def check_job_id(job_id: str) -> None:

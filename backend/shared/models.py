@@ -1,29 +1,14 @@
-"""Request bodies and the job's states, as the API contract defines them."""
+"""Request bodies, as the API contract defines them (pydantic).
+The job's states are in shared.job_status."""
 
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.errors import InvalidRequest
-
-
-class JobStatus(StrEnum):
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    COMPLETED = "COMPLETED"
-    PARTIAL = "PARTIAL"
-    FAILED = "FAILED"
-    BUDGET_EXCEEDED = "BUDGET_EXCEEDED"
-    CANCELLED = "CANCELLED"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
-
 
 OutputKind = Literal["text", "image", "chart"]
 

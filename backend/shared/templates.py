@@ -6,15 +6,21 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Key
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from shared.dynamo import if_condition
 from shared.errors import GenstackError, InvalidRequest
 from shared.jobs import from_dynamo, iso
+
+if TYPE_CHECKING:
+    from jinja2 import nodes
+    from jinja2.sandbox import SandboxedEnvironment
+
+# Jinja2 is imported by the functions below, not here: only a request that uses
+# a template parses or renders one, and importing it costs every cold start of
+# the generate and templates functions about 90 ms (make bench).
 
 
 class TemplateNotFound(GenstackError):
@@ -29,6 +35,9 @@ class TemplateVersionConflict(GenstackError):
 
 @lru_cache(maxsize=1)
 def environment() -> SandboxedEnvironment:
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
     # Prompts are plain text: no HTML autoescaping; the sandbox forbids access
     # to unsafe attributes and methods; StrictUndefined makes a missing variable fail.
     return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
@@ -36,6 +45,8 @@ def environment() -> SandboxedEnvironment:
 
 def _parse(source: str) -> nodes.Template:
     """The template's syntax tree; a syntax error is a 400 that says where."""
+    from jinja2 import TemplateSyntaxError
+
     try:
         return environment().parse(source)
     except TemplateSyntaxError as exc:
@@ -44,10 +55,15 @@ def _parse(source: str) -> nodes.Template:
 
 def variables_of(source: str) -> list[str]:
     """The variables a template uses."""
+    from jinja2 import meta
+
     return sorted(meta.find_undeclared_variables(_parse(source)))
 
 
 def render(source: str, variables: dict[str, Any]) -> str:
+    from jinja2 import UndefinedError, meta
+    from jinja2.sandbox import SecurityError
+
     parsed = _parse(source)  # once: for its variables, then to compile
     missing = sorted(name for name in meta.find_undeclared_variables(parsed) if name not in variables)
     if missing:

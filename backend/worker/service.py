@@ -17,8 +17,8 @@ from aws_lambda_powertools import Logger
 
 from shared.budgets import ZERO, BudgetLedger, JobBudget, call_estimate
 from shared.costs import CostLedger
+from shared.job_status import JobStatus
 from shared.jobs import JobRepository, from_dynamo, utc_now
-from shared.models import JobStatus
 from shared.providers import Generation, ModelCallError, Provider
 from shared.providers.chart import chart_request
 from shared.registry import ModelSpec, enabled_specs

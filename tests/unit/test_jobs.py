@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from shared.job_status import JobStatus
 from shared.jobs import JobRepository, from_dynamo, public_view
-from shared.models import JobStatus
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 JOB = "0b7e5c1e-1111-4222-8333-444455556666"
