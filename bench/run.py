@@ -6,7 +6,7 @@ to docs/performance.md.
                  clients; median of --runs runs (coldstart.py)
   memory         peak RSS after init, and the memory setting the template gives
   package size   each function's AWS package, zipped and unzipped
-  fan-out        a job of N = 1, 4, 8 models at simulated latency L: wall / L
+  fan-out        a job of N = 1, 4, 8 models at simulated latency L: wall / L, and the overhead
                  (fanout.py: the real JobRunner in-process on moto)
   local stack    submit-to-COMPLETED latency p50/p95 of a text job, and requests
                  per second at a fixed concurrency (emulator-bound: one process)
@@ -120,10 +120,19 @@ def package_sizes() -> list[dict]:
     return rows
 
 
+# The simulated model latency: a short Bedrock text call (a few hundred output
+# tokens take one to a few seconds). The overhead in ms does not depend on it.
+FANOUT_LATENCY = 2.0
+
+
 def fanout(runs: int) -> list[dict]:
     import fanout as fan
 
-    return [{"models": n, "ratio": statistics.median(fan.measure(n, 0.5, runs))} for n in (1, 4, 8)]
+    rows = []
+    for n in (1, 4, 8):
+        ratio = statistics.median(fan.measure(n, FANOUT_LATENCY, runs))
+        rows.append({"models": n, "ratio": ratio, "overheadMs": (ratio - 1) * FANOUT_LATENCY * 1000})
+    return rows
 
 
 def local_stack(jobs: int, requests: int, concurrency: int) -> dict:
@@ -155,8 +164,18 @@ def local_stack(jobs: int, requests: int, concurrency: int) -> dict:
             while call("GET", f"/status/{accepted['jobId']}")[1].get("status") in ("QUEUED", "RUNNING"):
                 time.sleep(0.05)
             latencies.append(time.perf_counter() - started)
-        enhanced, _ = call("POST", "/enhance", {"prompt": "a poster for a jazz night"})
-        listed, _ = call("GET", "/templates")
+
+        def unthrottled(method: str, path: str, body: dict | None = None) -> int:
+            """The answer once the key's rate limit (the polling above spends it) lets the request through."""
+            for _ in range(20):
+                status, _ = call(method, path, body)
+                if status != 429:
+                    return status
+                time.sleep(0.5)
+            return status
+
+        enhanced = unthrottled("POST", "/enhance", {"prompt": "a poster for a jazz night"})
+        listed = unthrottled("GET", "/templates")
         if (enhanced, listed) != (200, 200):
             raise RuntimeError(f"POST /enhance answered {enhanced}, GET /templates {listed}")
         in_use = function_rss(stack)
@@ -172,6 +191,7 @@ def local_stack(jobs: int, requests: int, concurrency: int) -> dict:
             "requests": requests,
             "concurrency": concurrency,
             "rps": requests / elapsed,
+            "okRps": Counter(statuses)[200] / elapsed,
             "statuses": dict(sorted(Counter(statuses).items())),
             "rssMb": in_use,
         }
@@ -267,18 +287,22 @@ def render(data: dict) -> str:
         "",
         "## Fan-out",
         "",
-        "Wall time of a job of N models that each take L = 0.5 s, as a ratio to L.",
+        f"Wall time of a job of N models that each take L = {FANOUT_LATENCY:g} s, as a ratio to L.",
         "1.0 is the limit, and N would be serial calls. Goal: 1.15 or less.",
+        "The overhead is the rest of the wall time: claiming the job, budgets, and per model its output",
+        "(S3), cost record and result (DynamoDB). It is measured on moto, in the worker's own interpreter,",
+        "where those requests take turns (moto is not thread-safe, and Python runs one thread at a time);",
+        "in AWS each model's requests run beside the others'.",
         "",
-        "| models N | wall / L |",
-        "|---:|---:|",
+        "| models N | wall / L | overhead (ms) |",
+        "|---:|---:|---:|",
     ]
-    lines += [f"| {row['models']} | {row['ratio']:.3f} |" for row in data["fanout"]]
+    lines += [f"| {row['models']} | {row['ratio']:.3f} | {row['overheadMs']:.0f} |" for row in data["fanout"]]
     if data.get("local"):
         local = data["local"]
         answers = ", ".join(f"{n} x {status}" for status, n in local["statuses"].items())
         if 429 in local["statuses"]:
-            answers += "; 429 is the stage throttle of the dev environment (20 requests/s, burst 40)"
+            answers += "; the 429s are the dev stage's throttle, 20 requests/s with a burst of 40, at work"
         lines += [
             "",
             "## The local stack (emulator-bound)",
@@ -290,7 +314,7 @@ def render(data: dict) -> str:
             f"| submit-to-COMPLETED, one-model text job, p50 / p95 ({local['jobs']} jobs) "
             f"| {local['p50']:.2f} s / {local['p95']:.2f} s |",
             f"| GET /health, {local['requests']} requests at concurrency {local['concurrency']} | "
-            f"{local['rps']:.0f} requests/s answered ({answers}) |",
+            f"{local['rps']:.0f} answers/s, {local['okRps']:.0f}/s of them 200 ({answers}) |",
         ]
     lines += ["", "## Idle cost per environment", "", "| environment | per month |", "|---|---:|"]
     lines += [f"| {env} | ${value['total']:.2f} |" for env, value in data["idle"]["environments"].items()]
