@@ -283,6 +283,7 @@ def render(data: dict) -> str:
             f"| {row['function']} | {row['initMs']:.0f} | {row['baselineMs']:.0f} | {row['ratio']:.2f} | {row['rssMb']:.0f} | "
             f"{used} | {row['memoryMb']} | {size['zippedMb']:.2f} | {size['unzippedMb']:.1f} |"
         )
+    lines += ["", *memory_choice(data["coldstart"], in_use)]
     lines += [
         "",
         "## Fan-out",
@@ -341,6 +342,22 @@ def render(data: dict) -> str:
         "With the cheapest models the platform is a visible share; with larger models it is noise.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def memory_choice(rows: list[dict], in_use: dict[str, float]) -> list[str]:
+    """Why the templates' memory settings follow from the measured peaks."""
+    api = [r for r in rows if r["function"] != "WorkerFunction"]
+    worker = next(r for r in rows if r["function"] == "WorkerFunction")
+    api_peak = max([r["rssMb"] for r in api] + [in_use.get(r["function"], 0) for r in api])
+    worker_peak = max(worker["rssMb"], in_use.get("WorkerFunction", 0), worker.get("chartRssMb") or 0)
+    return [
+        f"The settings leave room above the peaks: the API functions peak at {api_peak:.0f} MB and get "
+        f"{api[0]['memoryMb']} MB, not 128,",
+        "because Lambda's CPU share is proportional to memory and init is CPU-bound (128 MB would halve it);",
+        f"the worker peaks at {worker_peak:.0f} MB rendering a chart and gets {worker['memoryMb']} MB "
+        "for larger charts, image outputs",
+        "held in memory before upload, and its model threads.",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

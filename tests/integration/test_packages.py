@@ -21,7 +21,9 @@ FUNCTIONS = {
     logical_id: fn["Properties"]["Handler"] for logical_id, fn in resources_of_type(root(), "AWS::Serverless::Function").items()
 }
 API_FUNCTIONS = ("GenerateFunction", "StatusFunction", "EnhanceFunction")
+VALIDATING = {"generate", "status", "enhance", "prompt_templates"}  # the API handlers: pydantic validates their input
 MINISTACK_PY = ROOT / ".tools" / "ministack" / "bin" / "python"
+PYTHON_313_MAGIC = (3571).to_bytes(2, "little") + b"\r\n"  # importlib.util.MAGIC_NUMBER of CPython 3.13
 
 
 def package(target: str, function: str) -> Path:
@@ -47,10 +49,17 @@ def test_every_function_is_built():
 @pytest.mark.parametrize(("function", "handler"), FUNCTIONS.items())
 def test_local_package_imports_on_its_own(function, handler, tmp_path):
     module, attribute = handler.rsplit(".", 1)
+    # Imported as Lambda imports it, from the bytecode the build compiled (the
+    # dependencies' modules without their source), and without what init must
+    # not load: Jinja2 anywhere, pydantic outside the functions that validate bodies.
+    unwanted = ["jinja2"] + ([] if module.split(".")[0] in VALIDATING else ["pydantic"])
     code = (
         f"import sys; sys.path.insert(0, {str(package('local', function))!r}); "
         f"import {module} as m; assert callable(m.{attribute}); "
-        "import shared; assert shared.__file__.startswith(sys.path[0]), shared.__file__"
+        "import shared; assert shared.__file__.startswith(sys.path[0]), shared.__file__; "
+        "import aws_lambda_powertools as p; assert p.__file__.endswith('__init__.pyc'), p.__file__; "
+        "import os; assert os.path.isfile(m.__cached__), m.__cached__; "
+        f"loaded = [name for name in {unwanted!r} if name in sys.modules]; assert not loaded, loaded"
     )
     env = {
         "PATH": os.environ["PATH"],
@@ -77,6 +86,22 @@ def test_aws_package_holds_its_code_and_target_wheels_only(function, handler):
     assert not any((path / other).exists() for other in others), "another function's code was packaged"
     (binary,) = (path / "pydantic_core").glob("_pydantic_core.*.so")
     assert "cpython-313-aarch64-linux-gnu" in binary.name
+
+
+@pytest.mark.parametrize(("function", "handler"), FUNCTIONS.items())
+def test_aws_package_carries_the_runtime_pythons_bytecode_for_its_init(function, handler):
+    """Compiled by Python 3.13 (the runtime's): the handler's own module beside its
+    source and hash-checked, the dependencies' imported modules instead of theirs."""
+    path = package("aws", function)
+    module_dir = path / handler.split(".")[0]
+    (compiled,) = (module_dir / "__pycache__").glob(handler.split(".")[1] + ".cpython-313.pyc")
+    header = compiled.read_bytes()[:8]
+    assert header[:4] == PYTHON_313_MAGIC
+    assert int.from_bytes(header[4:8], "little") == 0b11  # PEP 552: checked hash (SAM zips carry no dates)
+    powertools = path / "aws_lambda_powertools"
+    assert (powertools / "__init__.pyc").read_bytes()[:4] == PYTHON_313_MAGIC
+    assert not (powertools / "__init__.py").exists()
+    assert (powertools / "utilities" / "streaming" / "__init__.py").is_file()  # not imported: left as it came
 
 
 @pytest.mark.parametrize("function", API_FUNCTIONS)
