@@ -23,7 +23,7 @@ from shared.templates import TemplateStore, render
 logger = Logger()
 # X-Ray: the handler and every AWS call it makes (boto3 is patched), as
 # subsegments of the function's trace. Off outside Lambda (tests, scripts).
-tracer = Tracer()
+tracer = Tracer(patch_modules=clients.TRACED_MODULES)
 metrics = Metrics()
 app = make_resolver(metrics, cors_origins=get_settings().cors_allowed_origins)
 

@@ -21,7 +21,7 @@ from shared.settings import get_settings
 logger = Logger()
 # X-Ray: the handler and every AWS call it makes (boto3 is patched), as
 # subsegments of the function's trace. Off outside Lambda (tests, scripts).
-tracer = Tracer()
+tracer = Tracer(patch_modules=clients.TRACED_MODULES)
 app = make_resolver(cors_origins=get_settings().cors_allowed_origins)
 
 

@@ -24,7 +24,7 @@ from worker.service import JobRunner
 logger = Logger()
 # X-Ray: the handler and every AWS call it makes (boto3 is patched), as
 # subsegments of the function's trace. Off outside Lambda (tests, scripts).
-tracer = Tracer()
+tracer = Tracer(patch_modules=clients.TRACED_MODULES)
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
