@@ -1,5 +1,5 @@
-"""Request bodies, as the API contract defines them (pydantic).
-The job's states are in shared.job_status."""
+"""Request bodies, as the API contract defines them (pydantic). The job's states
+are in shared.job_status."""
 
 from __future__ import annotations
 

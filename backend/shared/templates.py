@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
 
 # Jinja2 is imported by the functions below, not here: only a request that uses
-# a template parses or renders one, and importing it costs every cold start of
-# the generate and templates functions about 90 ms (make bench).
+# a template parses or renders one, so the generate and templates functions'
+# cold starts do not pay for the import (tests/integration/test_packages.py).
 
 
 class TemplateNotFound(GenstackError):
