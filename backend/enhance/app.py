@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -19,9 +19,7 @@ from shared.providers import ConverseTextProvider
 from shared.settings import get_settings
 
 logger = Logger()
-# X-Ray: the handler and every AWS call it makes (boto3 is patched), as
-# subsegments of the function's trace. Off outside Lambda (tests, scripts).
-tracer = Tracer(patch_modules=clients.TRACED_MODULES)
+tracer = clients.tracer()  # X-Ray
 metrics = Metrics()
 app = make_resolver(metrics, cors_origins=get_settings().cors_allowed_origins)
 

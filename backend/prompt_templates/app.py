@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,9 +18,7 @@ from shared.settings import get_settings
 from shared.templates import TemplateStore, view
 
 logger = Logger()
-# X-Ray: the handler and every AWS call it makes (boto3 is patched), as
-# subsegments of the function's trace. Off outside Lambda (tests, scripts).
-tracer = Tracer(patch_modules=clients.TRACED_MODULES)
+tracer = clients.tracer()  # X-Ray
 metrics = Metrics()
 app = make_resolver(metrics, cors_origins=get_settings().cors_allowed_origins)
 

@@ -7,6 +7,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 import boto3
+from aws_lambda_powertools import Tracer
 from botocore.config import Config
 
 from shared.settings import get_settings
@@ -15,12 +16,6 @@ from shared.settings import get_settings
 # timeouts; /enhance must answer within API Gateway's 29 s.
 _AWS_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=10)
 _BEDROCK_SYNC_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=3, read_timeout=25)
-
-# What Powertools Tracer patches for X-Ray: boto3, so that each call these
-# clients make is a subsegment. Not its default, every library the X-Ray SDK
-# knows (sqlite3 among them): nothing else here makes a call worth a subsegment,
-# and patching them costs each cold start about 10 ms (make bench).
-TRACED_MODULES = ("boto3",)
 
 
 @cache
@@ -52,3 +47,12 @@ def bedrock_runtime() -> Any:
 def bedrock_runtime_sync() -> Any:
     """For /enhance: must answer within API Gateway's 29 s integration timeout."""
     return boto3.client("bedrock-runtime", config=_BEDROCK_SYNC_CONFIG)
+
+
+def tracer() -> Tracer:
+    """The function's X-Ray tracer: the handler and every call these clients
+    make, as subsegments of the function's trace; off outside Lambda (tests,
+    scripts). It patches boto3 only, not its default of every library the X-Ray
+    SDK knows (sqlite3 among them): nothing else here makes a call worth a
+    subsegment, and patching them costs each cold start about 10 ms (make bench)."""
+    return Tracer(patch_modules=("boto3",))

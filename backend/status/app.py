@@ -8,7 +8,7 @@ import binascii
 import json
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -19,9 +19,7 @@ from shared.jobs import JobRepository, listing_view, public_view
 from shared.settings import get_settings
 
 logger = Logger()
-# X-Ray: the handler and every AWS call it makes (boto3 is patched), as
-# subsegments of the function's trace. Off outside Lambda (tests, scripts).
-tracer = Tracer(patch_modules=clients.TRACED_MODULES)
+tracer = clients.tracer()  # X-Ray
 app = make_resolver(cors_origins=get_settings().cors_allowed_origins)
 
 

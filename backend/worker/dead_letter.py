@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -19,9 +19,7 @@ from shared.settings import get_settings
 from worker.app import job_id_of
 
 logger = Logger()
-# X-Ray: the handler and every AWS call it makes (boto3 is patched), as
-# subsegments of the function's trace. Off outside Lambda (tests, scripts).
-tracer = Tracer(patch_modules=clients.TRACED_MODULES)
+tracer = clients.tracer()  # X-Ray
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
