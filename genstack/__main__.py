@@ -63,12 +63,13 @@ class Client:
         except urllib.error.HTTPError as error:
             raw = error.read()
             try:
-                detail = json.loads(raw).get("error") or {}
-            except (ValueError, AttributeError):
-                detail = {}
-            message = detail.get("message") or (
-                json.loads(raw).get("message") if raw.startswith(b"{") else raw.decode(errors="replace")
-            )
+                payload = json.loads(raw)
+            except ValueError:
+                payload = None
+            if not isinstance(payload, dict):  # not the API's JSON: its text is the message
+                payload = {"message": raw.decode(errors="replace")}
+            detail = payload.get("error") if isinstance(payload.get("error"), dict) else {}
+            message = detail.get("message") or payload.get("message")  # the gateway's own errors: {"message": ...}
             raise ApiError(error.code, detail.get("code") or "HTTP_ERROR", str(message or error.reason)) from None
         except urllib.error.URLError as error:
             raise ApiError(0, "UNREACHABLE", f"cannot reach {self.url}: {error.reason}") from None
@@ -80,33 +81,25 @@ class Client:
 
 def from_outputs(path: Path) -> tuple[str, str, str | None]:
     info = json.loads(path.read_text(encoding="utf-8"))
-    if "apiUrl" in info:  # make local
+    if "apiKey" in info:  # make local writes the key's value
         return info["apiUrl"], info["apiKey"], info.get("caBundle") or None
-    outputs = info["outputs"]  # make deploy
-    import boto3
+    import boto3  # make deploy writes the key's id: its value is read with your AWS credentials
 
-    session = boto3.Session(region_name=info.get("region"))
-    key = session.client("apigateway", endpoint_url=info.get("endpoint")).get_api_key(
-        apiKey=outputs["ApiKeyId"], includeValue=True
-    )
-    url = outputs["ApiUrl"]
-    if info.get("endpoint"):  # a deployment on the local stack
-        url = f"{info['endpoint'].rstrip('/')}/_aws/execute-api/{outputs['ApiId']}/v1"
-    return url, key["value"], os.environ.get("AWS_CA_BUNDLE") or None
+    apigateway = boto3.Session(region_name=info.get("region")).client("apigateway", endpoint_url=info.get("endpoint"))
+    key = apigateway.get_api_key(apiKey=info["outputs"]["ApiKeyId"], includeValue=True)
+    return info["apiUrl"], key["value"], os.environ.get("AWS_CA_BUNDLE") or None
 
 
 def client_from(args: argparse.Namespace) -> Client:
-    url, key, ca = args.url or os.environ.get("GENSTACK_API_URL"), args.key or os.environ.get("GENSTACK_API_KEY"), None
+    url, key = args.url or os.environ.get("GENSTACK_API_URL"), args.key or os.environ.get("GENSTACK_API_KEY")
     ca = args.ca_bundle or os.environ.get("GENSTACK_CA_BUNDLE")
-    outputs = args.outputs or os.environ.get("GENSTACK_OUTPUTS")
     if not (url and key):
-        candidates = [Path(outputs)] if outputs else [Path("outputs/local.json")]
-        found = next((p for p in candidates if p.is_file()), None)
-        if found is None:
+        outputs = Path(args.outputs or os.environ.get("GENSTACK_OUTPUTS") or "outputs/local.json")
+        if not outputs.is_file():
             raise SystemExit(
                 "genstack: no API configured: pass --url and --key, set GENSTACK_API_URL and GENSTACK_API_KEY, or --outputs FILE"
             )
-        out_url, out_key, out_ca = from_outputs(found)
+        out_url, out_key, out_ca = from_outputs(outputs)
         url, key, ca = url or out_url, key or out_key, ca or out_ca
     return Client(url, key, ca)
 

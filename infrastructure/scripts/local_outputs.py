@@ -18,6 +18,7 @@ import boto3
 
 # The worker's own key layout, so the example cannot drift from it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "backend"))
+from pipeline import invoke_url
 from worker.service import output_key
 
 
@@ -36,8 +37,7 @@ def collect(stack_name: str, endpoint: str, region: str) -> dict:
         "stackName": stack_name,
         "stackStatus": stack["StackStatus"],
         "endpoint": endpoint,
-        # ministack serves REST APIs at /_aws/execute-api/{apiId}/{stage}/...
-        "apiUrl": f"{endpoint}/_aws/execute-api/{outputs['ApiId']}/v1",
+        "apiUrl": invoke_url(outputs, endpoint),
         # The emulator's self-signed certificate: trust it (curl --cacert, AWS_CA_BUNDLE).
         "caBundle": os.environ.get("AWS_CA_BUNDLE", ""),
         "region": region,

@@ -363,6 +363,14 @@ def wait_change_set(cfn: Any, change_set_id: str, timeout: float = 600) -> tuple
 
 
 # ----------------------------------------------------------------- outputs
+def invoke_url(outputs: dict[str, str], endpoint: str | None) -> str:
+    """The API's invoke URL: the ApiUrl output on AWS; on the emulator, its data
+    plane (ministack serves REST APIs at /_aws/execute-api/{apiId}/{stage}/...)."""
+    if endpoint:
+        return f"{endpoint.rstrip('/')}/_aws/execute-api/{outputs['ApiId']}/v1"
+    return outputs["ApiUrl"]
+
+
 def collect_outputs(aws: Aws, stack: str, environment: str) -> dict[str, Any]:
     cfn = aws.client("cloudformation")
     described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
@@ -375,6 +383,7 @@ def collect_outputs(aws: Aws, stack: str, environment: str) -> dict[str, Any]:
         if resource["ResourceType"] == "AWS::CloudFormation::Stack":
             child = cfn.describe_stacks(StackName=resource["PhysicalResourceId"])["Stacks"][0]
             nested[resource["LogicalResourceId"]] = outputs_of(child)
+    outputs = outputs_of(described)
     return {
         "stackName": stack,
         "environment": environment,
@@ -382,8 +391,10 @@ def collect_outputs(aws: Aws, stack: str, environment: str) -> dict[str, Any]:
         "endpoint": aws.endpoint,
         "status": described["StackStatus"],
         "parameters": {p["ParameterKey"]: p.get("ParameterValue", "") for p in described.get("Parameters", [])},
-        "outputs": outputs_of(described),
+        "outputs": outputs,
         "nested": nested,
+        # Where clients call the API (python -m genstack --outputs reads it).
+        "apiUrl": invoke_url(outputs, aws.endpoint) if "ApiId" in outputs else None,
         "collectedAt": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
@@ -425,13 +436,6 @@ def http(method: str, url: str, key: str | None = None, body: Any = None) -> tup
         return status, raw.decode(errors="replace")
 
 
-def api_base(info: dict[str, Any], aws: Aws) -> str:
-    """The API's invoke URL: the ApiUrl output on AWS; the emulator's data plane locally."""
-    if aws.endpoint:
-        return f"{aws.endpoint.rstrip('/')}/_aws/execute-api/{info['outputs']['ApiId']}/v1"
-    return info["outputs"]["ApiUrl"]
-
-
 def post_deploy(aws: Aws, info: dict[str, Any], *, seed: bool, smoke: bool) -> None:
     apigw = aws.client("apigateway")
     key_id = info["outputs"]["ApiKeyId"]
@@ -443,7 +447,7 @@ def post_deploy(aws: Aws, info: dict[str, Any], *, seed: bool, smoke: bool) -> N
         apigw.update_api_key(apiKey=key_id, patchOperations=[{"op": "replace", "path": "/enabled", "value": "true"}])
         say(f"the first API key {key_id} was disabled; enabled it again", "yellow")
     say(f"first API key: {key_id} (value: make api-key, or aws apigateway get-api-key --api-key {key_id} --include-value)")
-    base = api_base(info, aws)
+    base = info["apiUrl"]
     if smoke:
         status, body = http("GET", f"{base}/health")
         if status != 200:

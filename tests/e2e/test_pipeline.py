@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +86,18 @@ def test_outputs_file_holds_root_and_nested_outputs(first, repo):
     assert set(info["nested"]) == {f"{layer.title()}Stack" for layer in LAYERS}
     assert "VpcId" in info["nested"]["NetworkStack"]
     assert "OutputsBucketArn" in info["nested"]["StorageStack"]
+
+
+def test_the_client_reads_the_api_and_its_key_from_the_outputs_file(first, repo, deployment):
+    """`python -m genstack --outputs outputs/<env>.json`: the URL from the file, the
+    key's value read with the caller's AWS credentials (the emulator's here)."""
+    info = json.loads((repo / "out.json").read_text())
+    assert info["apiUrl"] == f"{deployment.endpoint}/_aws/execute-api/{info['outputs']['ApiId']}/v1"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env |= {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_CA_BUNDLE": deployment.ca_bundle}
+    command = [sys.executable, "-m", "genstack", "--outputs", str(repo / "out.json"), "jobs"]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
 
 
 def test_a_redeploy_without_changes_is_a_successful_no_op(first, repo, deployment):
