@@ -190,8 +190,11 @@ def test_every_accepted_job_ends_and_nothing_is_answered_or_recorded_twice(world
     # Every answered call has its cost record, and nothing else does.
     assert set(records) == set(bedrock.answered)
 
-    # Why jobs failed, to read when an assertion below does not hold.
-    failures = Counter(str(jobs.get(j).get("error"))[:120] for j in ids if jobs.get(j)["status"] == "FAILED")
+    def failures() -> list[tuple[str, int]]:
+        """Why jobs failed, most common first: read only when an assertion below does not hold."""
+        failed = (item for item in map(jobs.get, ids) if item["status"] == "FAILED")
+        return Counter(str(item.get("error"))[:120] for item in failed).most_common(5)
+
     with capsys.disabled():
         print(
             f"\nfault run: {JOBS} jobs accepted, {terminal} terminal ({dict(statuses)}); "
@@ -201,9 +204,9 @@ def test_every_accepted_job_ends_and_nothing_is_answered_or_recorded_twice(world
             f"(throttling 20%, timeouts 5%), {sum(bedrock.answered.values())} answered; "
             f"answered twice: {answered_twice}; cost records twice: {records_twice}"
         )
-    assert terminal == JOBS, (statuses, failures.most_common(5))
+    assert terminal == JOBS, (statuses, failures())
     assert answered_twice == 0
     assert records_twice == 0
     assert all(jobs.get(job_id)["status"] != "RUNNING" for job_id in killed)
-    assert dead_lettered == len(poison), failures.most_common(5)
+    assert dead_lettered == len(poison), failures()
     assert all(jobs.get(job_id)["status"] == "FAILED" for job_id in poison)
