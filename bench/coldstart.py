@@ -72,13 +72,14 @@ def render_chart() -> float:
     return peak_rss_mb()
 
 
-def peak_rss_mb() -> float:
-    """This process's peak RSS since it started. Not getrusage's ru_maxrss: Linux
-    keeps that across exec, so it would report the benchmark's own interpreter."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+def peak_rss_mb(pid: str = "self") -> float:
+    """A process's peak RSS since it started (VmHWM). Not getrusage's ru_maxrss:
+    Linux keeps that across exec, so it would report the benchmark's own interpreter."""
+    status = Path(f"/proc/{pid}/status")
+    for line in status.read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+    raise RuntimeError(f"no VmHWM in {status}")
 
 
 if __name__ == "__main__":

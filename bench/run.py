@@ -39,6 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "infrastructure" / "scripts"), str(ROOT / "bench")]
 
+from coldstart import peak_rss_mb  # noqa: E402
+
 import cost  # noqa: E402
 from cfn_render import load  # noqa: E402
 
@@ -183,6 +185,7 @@ def local_stack(jobs: int, requests: int, concurrency: int) -> dict:
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             statuses = list(pool.map(lambda _: call("GET", "/health")[0], range(requests)))
         elapsed = time.perf_counter() - started
+        answers = Counter(statuses)
         latencies.sort()
         return {
             "jobs": jobs,
@@ -191,8 +194,8 @@ def local_stack(jobs: int, requests: int, concurrency: int) -> dict:
             "requests": requests,
             "concurrency": concurrency,
             "rps": requests / elapsed,
-            "okRps": Counter(statuses)[200] / elapsed,
-            "statuses": dict(sorted(Counter(statuses).items())),
+            "okRps": answers[200] / elapsed,
+            "statuses": dict(sorted(answers.items())),
             "rssMb": in_use,
         }
     finally:
@@ -207,14 +210,12 @@ def function_rss(stack: str) -> dict[str, float]:
     for proc in Path("/proc").iterdir():
         try:
             environ = dict(item.split("=", 1) for item in (proc / "environ").read_bytes().decode().split("\0") if "=" in item)
-            status = (proc / "status").read_text()
+            name = environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+            function = next((f for f in FUNCTIONS if name.startswith(stack) and f"-{f}-" in name), None)
+            if function:
+                peaks[function] = max(peaks.get(function, 0), peak_rss_mb(proc.name))
         except (OSError, ValueError):
             continue  # not a process, gone, or not ours
-        name = environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
-        function = next((f for f in FUNCTIONS if name.startswith(stack) and f"-{f}-" in name), None)
-        hwm = next((line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")), None)
-        if function and hwm:
-            peaks[function] = max(peaks.get(function, 0), int(hwm) / 1024)
     return peaks
 
 
