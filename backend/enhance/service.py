@@ -46,7 +46,7 @@ def enhance_prompt(
         if exc.code == "ThrottlingException":
             raise ModelThrottled("the enhance model is throttled; retry in a few seconds") from exc
         if exc.code == "ValidationException":
-            raise ModelRejected(f"the enhance model refused the prompt: {exc.message}") from exc
+            raise ModelRejected(f"the enhance model refused the prompt: {exc.public}") from exc
         raise ModelUnavailable(f"the enhance model failed ({exc.code}); retry later") from exc
     finally:
         ledger.adjust(owner, actual - estimate, now)

@@ -1,5 +1,6 @@
 """POST /generate: validate a job, record it and queue it; answer 202.
-POST /jobs/{jobId}/cancel: stop a job that has not finished."""
+POST /jobs/{jobId}/cancel: stop a job that has not finished.
+DELETE /jobs/{jobId}: delete a job, its outputs (every version) and its record."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from generate.idempotency import idempotency_key, idempotent_submission
-from generate.service import cancel_job, submit_job
+from generate.service import cancel_job, delete_job, submit_job
 from shared import clients
 from shared.api import caller_id, make_resolver, resolve
 from shared.budgets import BudgetLedger
 from shared.jobs import JobRepository, utc_now
 from shared.models import GenerateRequest
+from shared.outputs import OutputLinks
+from shared.prompt_language import render
 from shared.settings import get_settings
-from shared.templates import TemplateStore, render
+from shared.templates import TemplateStore
 
 logger = Logger()
 tracer = clients.tracer()  # X-Ray
@@ -32,10 +35,12 @@ def accept(request: GenerateRequest, owner: str) -> dict[str, Any]:
     template = None
     if request.template is not None:
         stored = TemplateStore(clients.dynamodb_table(settings.templates_table)).get(
-            request.template.id, request.template.version
+            request.template.id, caller=owner, owner=request.template.owner, version=request.template.version
         )
-        request = request.model_copy(update={"prompt": render(stored["template"], request.variables)})
-        template = {"id": stored["templateId"], "version": int(stored["version"])}
+        prompt = render(stored["template"], request.variables, max_chars=settings.max_prompt_chars)
+        request = request.model_copy(update={"prompt": prompt})
+        # The job records exactly which template ran: whose, and which version.
+        template = {"id": stored["templateId"], "owner": stored["owner"], "version": int(stored["version"])}
     job = submit_job(
         request,
         template=template,
@@ -76,9 +81,24 @@ def cancel(job_id: str) -> dict[str, Any]:
         job_id,
         owner=caller_id(app.current_event),
         jobs=JobRepository(clients.dynamodb_table(settings.jobs_table)),
-        cdn_domain=settings.cdn_domain,
+        links=OutputLinks(clients.s3(), bucket=settings.outputs_bucket, lifetime_seconds=settings.output_link_seconds),
         now=utc_now(),
     )
+
+
+@app.delete("/jobs/<job_id>")
+def delete(job_id: str) -> dict[str, Any]:
+    settings = get_settings()
+    deleted = delete_job(
+        job_id,
+        owner=caller_id(app.current_event),
+        jobs=JobRepository(clients.dynamodb_table(settings.jobs_table)),
+        s3=clients.s3(),
+        bucket=settings.outputs_bucket,
+        now=utc_now(),
+    )
+    metrics.add_metric(name="JobsDeleted", unit=MetricUnit.Count, value=1)
+    return deleted
 
 
 @logger.inject_lambda_context(clear_state=True)

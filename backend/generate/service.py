@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +16,7 @@ from shared.errors import GenstackError, InvalidRequest, MonthlyBudgetExceeded, 
 from shared.job_status import JobStatus
 from shared.jobs import JobRepository, check_job_id, iso, public_view, utc_now
 from shared.models import GenerateRequest, ensure_prompt_fits
+from shared.outputs import OutputLinks, delete_outputs
 from shared.registry import enabled_specs
 from shared.settings import Settings
 
@@ -135,6 +136,10 @@ def submit_job(
         "createdAt": created,
         "updatedAt": created,
     }
+    if settings.job_retention_days:
+        # DynamoDB's TTL removes the job this long after it was made; the
+        # bucket's lifecycle rule removes its outputs at the same age.
+        job["expiresAt"] = int((started + timedelta(days=settings.job_retention_days)).timestamp())
     if template:
         job["template"] = template
     if request.data is not None:
@@ -155,7 +160,7 @@ class JobAlreadyFinished(GenstackError):
     code = "JOB_ALREADY_FINISHED"
 
 
-def cancel_job(job_id: str, *, owner: str, jobs: JobRepository, cdn_domain: str, now: datetime) -> dict[str, Any]:
+def cancel_job(job_id: str, *, owner: str, jobs: JobRepository, links: OutputLinks, now: datetime) -> dict[str, Any]:
     """QUEUED or RUNNING -> CANCELLED. Calls already running finish and are
     billed; nothing more is started or recorded. Cancelling twice is harmless."""
     check_job_id(job_id)  # before any write
@@ -164,4 +169,20 @@ def cancel_job(job_id: str, *, owner: str, jobs: JobRepository, cdn_domain: str,
     if not cancelled and job["status"] != JobStatus.CANCELLED.value:
         raise JobAlreadyFinished(f"job {job_id} already finished ({job['status']})", details={"status": job["status"]})
     logger.info("job cancelled", extra={"jobId": job_id, "changed": cancelled})
-    return public_view(job, cdn_domain=cdn_domain)
+    return public_view(job, links=links, now=now)
+
+
+def delete_job(job_id: str, *, owner: str, jobs: JobRepository, s3: Any, bucket: str, now: datetime) -> dict[str, Any]:
+    """Delete one of the owner's jobs: stop it if it is still running, remove
+    every version of its outputs, then its record. Its cost records stay (they
+    are the key's billing history and hold no prompt or output). Deleting
+    again, or a half-finished delete retried, is safe."""
+    job = jobs.get_owned(job_id, owner)  # 400 for a malformed id, 404 for a missing or another key's job
+    if job["status"] in (JobStatus.QUEUED.value, JobStatus.RUNNING.value):
+        # A worker still running it records nothing more, and removes any
+        # output it stores after this (it cannot record its result).
+        jobs.cancel(job_id, owner=owner, now=now)
+    removed = delete_outputs(s3, bucket=bucket, job_id=job_id)
+    jobs.delete(job_id, owner=owner)
+    logger.info("job deleted", extra={"jobId": job_id, "objectVersions": removed})
+    return {"jobId": job_id, "deleted": True, "outputVersionsDeleted": removed}

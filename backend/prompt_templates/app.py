@@ -1,9 +1,15 @@
-"""POST /templates, GET /templates, GET /templates/{templateId}: the deployment's
-library of versioned prompt templates."""
+"""/templates: each API key's library of versioned prompt templates, private
+unless shared.
+
+POST   /templates                     a new version of one of the caller's templates
+GET    /templates?scope=&limit=&nextToken=   the caller's templates (scope=own) or every key's shared ones
+GET    /templates/{templateId}?version=&owner=   one version: the caller's, or another key's shared one
+PATCH  /templates/{templateId}        share or stop sharing one of the caller's templates
+DELETE /templates/{templateId}        delete one of the caller's templates, every version"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -13,9 +19,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared import clients
 from shared.api import caller_id, make_resolver, resolve
 from shared.jobs import utc_now
-from shared.models import CreateTemplateRequest
+from shared.models import CreateTemplateRequest, OwnerId, ShareTemplateRequest, check_template_id
 from shared.settings import get_settings
-from shared.templates import TemplateStore, view
+from shared.templates import TemplateStore
 
 logger = Logger()
 tracer = clients.tracer()  # X-Ray
@@ -31,10 +37,11 @@ def store() -> TemplateStore:
 def create_template(request: CreateTemplateRequest) -> Response[dict[str, Any]]:
     created = store().create_version(
         request.template_id,
+        owner=caller_id(app.current_event),
         text=request.template,
         description=request.description,
         kind=request.kind,
-        owner=caller_id(app.current_event),
+        shared=request.shared,
         now=utc_now(),
     )
     logger.info("template version created", extra={"templateId": created["templateId"], "version": created["version"]})
@@ -42,17 +49,43 @@ def create_template(request: CreateTemplateRequest) -> Response[dict[str, Any]]:
 
 
 @app.get("/templates")
-def list_templates() -> dict[str, Any]:
-    caller_id(app.current_event)
-    return {"templates": store().list_latest()}
+def list_templates(
+    scope: Annotated[
+        Literal["own", "shared"], Query(description="own: the caller's templates; shared: every key's shared ones.")
+    ] = "own",
+    limit: Annotated[int, Query(ge=1, le=100, description="Templates per page.")] = 50,
+    next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048, description="From the previous page.")] = None,
+) -> dict[str, Any]:
+    owner = caller_id(app.current_event)
+    if scope == "shared":
+        return store().list_shared(limit=limit, token=next_token)
+    return store().list_own(owner, limit=limit, token=next_token)
 
 
 @app.get("/templates/<template_id>")
 def get_template(
-    template_id: str, version: Annotated[int | None, Query(ge=1, description="Omitted: the latest version.")] = None
+    template_id: str,
+    version: Annotated[int | None, Query(ge=1, le=999_999, description="Omitted: the latest version.")] = None,
+    owner: Annotated[OwnerId | None, Query(description="Another key's shared template; omitted: the caller's.")] = None,
 ) -> dict[str, Any]:
-    caller_id(app.current_event)
-    return view(store().get(template_id, version))
+    check_template_id(template_id)
+    return store().get(template_id, caller=caller_id(app.current_event), owner=owner, version=version)
+
+
+@app.patch("/templates/<template_id>")
+def share_template(template_id: str, request: ShareTemplateRequest) -> dict[str, Any]:
+    check_template_id(template_id)
+    updated = store().set_sharing(template_id, owner=caller_id(app.current_event), shared=request.shared, now=utc_now())
+    logger.info("template sharing changed", extra={"templateId": template_id, "shared": request.shared})
+    return updated
+
+
+@app.delete("/templates/<template_id>")
+def delete_template(template_id: str) -> dict[str, Any]:
+    check_template_id(template_id)
+    removed = store().delete(template_id, owner=caller_id(app.current_event))
+    logger.info("template deleted", extra={"templateId": template_id, "versions": removed})
+    return {"templateId": template_id, "deleted": True, "versions": removed}
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -30,7 +30,8 @@ def sqs() -> Any:
 
 @lru_cache(maxsize=1)
 def s3() -> Any:
-    return boto3.client("s3", config=_AWS_CONFIG)
+    """Also the signer of the output links: SigV4, which every region takes."""
+    return boto3.client("s3", config=_AWS_CONFIG.merge(Config(signature_version="s3v4")))
 
 
 @lru_cache(maxsize=1)

@@ -54,6 +54,17 @@ class JobRepository:
     def create(self, job: dict[str, Any]) -> None:
         self._table.put_item(Item=to_dynamo(job), ConditionExpression="attribute_not_exists(jobId)")
 
+    def delete(self, job_id: str, *, owner: str) -> bool:
+        """Remove the owner's job record; False if there is none (or not theirs)."""
+        deleted = if_condition(
+            self._table.delete_item,
+            Key={"jobId": job_id},
+            ConditionExpression="#owner = :owner",
+            ExpressionAttributeNames={"#owner": "owner"},
+            ExpressionAttributeValues={":owner": owner},
+        )
+        return deleted is not None
+
     def get(self, job_id: str) -> dict[str, Any] | None:
         return self._table.get_item(Key={"jobId": job_id}, ConsistentRead=True).get("Item")
 
@@ -208,20 +219,28 @@ def listing_view(job: dict[str, Any]) -> dict[str, Any]:
     return {k: job[k] for k in LISTED_FIELDS if k in job}
 
 
-def public_view(job: dict[str, Any], *, cdn_domain: str) -> dict[str, Any]:
-    """The job as GET /status shows it to its owner."""
+# What a result stores that its owner is not shown as such: object keys (shown
+# as links) and the object versions the worker wrote.
+_INTERNAL_RESULT_FIELDS = frozenset({"key", "files", "versions"})
+
+
+def public_view(job: dict[str, Any], *, links: Any, now: datetime | None = None) -> dict[str, Any]:
+    """The job as GET /status shows it to its owner, with links to its
+    outputs that expire (shared.outputs.OutputLinks), signed now."""
     job = from_dynamo(job)
     results = []
+    signed = False
     for model in job.get("models", []):
         result = job.get("results", {}).get(model)
         if result is None:
             results.append({"model": model, "kind": job.get("kind", "text"), "status": "PENDING"})
             continue
-        entry = {k: v for k, v in result.items() if k not in ("key", "files")}
-        if result.get("key") and cdn_domain:
-            entry["url"] = f"https://{cdn_domain}/{result['key']}"
+        entry = {k: v for k, v in result.items() if k not in _INTERNAL_RESULT_FIELDS}
+        if result.get("key"):
+            entry["url"] = links.url(result["key"])
+            signed = True
             if result.get("files"):
-                entry["files"] = {ext: f"https://{cdn_domain}/{key}" for ext, key in result["files"].items()}
+                entry["files"] = {ext: links.url(key) for ext, key in result["files"].items()}
         results.append(entry)
     view = {
         "jobId": job["jobId"],
@@ -233,7 +252,9 @@ def public_view(job: dict[str, Any], *, cdn_domain: str) -> dict[str, Any]:
         "createdAt": job["createdAt"],
         "updatedAt": job.get("updatedAt", job["createdAt"]),
     }
-    for optional in ("budgetUsd", "startedAt", "finishedAt", "error"):
+    for optional in ("budgetUsd", "startedAt", "finishedAt", "error", "template"):
         if optional in job:
             view[optional] = job[optional]
+    if signed:
+        view["urlsExpireAt"] = links.expires_at(now or utc_now())
     return view

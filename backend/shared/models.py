@@ -4,6 +4,7 @@ are in shared.job_status."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -24,17 +25,33 @@ def _not_blank(value: str) -> str:
 Prompt = Annotated[str, Field(min_length=1), AfterValidator(_not_blank)]
 
 
-TemplateId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$", description="Lower-case letters, digits, hyphens.")]
-TemplateValue = str | int | float | bool
+TEMPLATE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+TemplateId = Annotated[str, Field(pattern=TEMPLATE_ID_PATTERN, description="Lower-case letters, digits, hyphens.")]
+# Who owns a template: an API key's id (what API Gateway reports), or on local
+# emulators the keyhash the functions derive from the key (shared.identity).
+OwnerId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="The owning API key's id.")]
+MAX_VARIABLES = 50
+MAX_VARIABLE_CHARS = 20_000  # no variable can be longer than the prompt it goes into
+TemplateValue = Annotated[str, Field(max_length=MAX_VARIABLE_CHARS)] | int | float | bool
 ChartRecord = dict[str, str | int | float | bool | None]
 MAX_CHART_DATA_BYTES = 100_000  # inline data travels in the job item (DynamoDB items are at most 400 KB)
+
+
+def check_template_id(template_id: str) -> None:
+    """A template id in a path: a slug, else a 400 rather than a lookup."""
+    if not re.match(TEMPLATE_ID_PATTERN, template_id):
+        raise InvalidRequest(
+            f"'{template_id[:80]}' is not a template id (lower-case letters, digits and hyphens, at most 64)",
+            details={"field": "templateId"},
+        )
 
 
 class TemplateRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: TemplateId
-    version: int | None = Field(default=None, ge=1, description="Omitted: the latest version.")
+    version: int | None = Field(default=None, ge=1, le=999_999, description="Omitted: the latest version.")
+    owner: OwnerId | None = Field(default=None, description="Another key's shared template; omitted: the caller's own.")
 
 
 class GenerateRequest(BaseModel):
@@ -45,7 +62,9 @@ class GenerateRequest(BaseModel):
 
     prompt: Prompt | None = Field(default=None, description="What to generate.")
     template: TemplateRef | None = Field(default=None, description="A stored prompt template, instead of prompt.")
-    variables: dict[str, TemplateValue] = Field(default_factory=dict, description="The template's variables.")
+    variables: dict[str, TemplateValue] = Field(
+        default_factory=dict, max_length=MAX_VARIABLES, description="The template's variables."
+    )
     data: list[ChartRecord] | None = Field(default=None, description="kind chart: the records to plot (at most 100 KB).")
     models: list[str] = Field(min_length=1, description="Bedrock model IDs to run the prompt on.")
     kind: OutputKind = Field(default="text", description="Output kind.")
@@ -78,9 +97,24 @@ class CreateTemplateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     template_id: TemplateId = Field(alias="templateId")
-    template: str = Field(min_length=1, max_length=20000, description="Jinja2 text; variables as {{ name }}.")
+    template: str = Field(
+        min_length=1,
+        max_length=20000,
+        description="Text with {{ variables }}, filters and {% if %} blocks (a bounded subset of Jinja2).",
+    )
     description: str = Field(default="", max_length=500)
     kind: OutputKind = Field(default="text", description="The output kind the template is written for.")
+    shared: bool | None = Field(
+        default=None, description="Let the deployment's other keys read and use it; omitted: unchanged (new: private)."
+    )
+
+
+class ShareTemplateRequest(BaseModel):
+    """PATCH /templates/{templateId}: share a template or stop sharing it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    shared: bool = Field(description="true: every key of the deployment may read and use it; false: only its owner.")
 
 
 class EnhanceRequest(BaseModel):

@@ -21,7 +21,6 @@ class Settings:
     monthly_key_budget_usd: Decimal
     cost_retention_days: int
     outputs_bucket: str
-    cdn_domain: str
     job_queue_url: str
     enabled_models: tuple[str, ...]
     enhance_model_id: str
@@ -32,6 +31,8 @@ class Settings:
     model_call_timeout_seconds: int
     model_call_attempts: int
     job_lease_seconds: int
+    output_link_seconds: int = 3600
+    job_retention_days: int = 0
     cors_allowed_origins: tuple[str, ...] = ()
 
     @classmethod
@@ -50,7 +51,6 @@ class Settings:
             monthly_key_budget_usd=Decimal(env.get("MONTHLY_KEY_BUDGET_USD", "50.00")),
             cost_retention_days=int(env.get("COST_RETENTION_DAYS", "400")),
             outputs_bucket=env.get("OUTPUTS_BUCKET", ""),
-            cdn_domain=env.get("CDN_DOMAIN", ""),
             job_queue_url=env.get("JOB_QUEUE_URL", ""),
             enabled_models=models,
             enhance_model_id=env.get("ENHANCE_MODEL_ID", ""),
@@ -67,6 +67,10 @@ class Settings:
             # message may take the job over (the worker is then surely dead:
             # the lease outlives the function timeout).
             job_lease_seconds=int(env.get("JOB_LEASE_SECONDS", "960")),
+            # How long a result URL works (template parameter OutputLinkSeconds).
+            output_link_seconds=int(env.get("OUTPUT_LINK_SECONDS", "3600")),
+            # Jobs (and their outputs) end this many days after creation; 0 keeps them.
+            job_retention_days=int(env.get("JOB_RETENTION_DAYS", "0")),
             # Browser origins that may call the API (template parameter CorsAllowedOrigins).
             cors_allowed_origins=tuple(o.strip() for o in env.get("CORS_ALLOWED_ORIGINS", "").split(",") if o.strip()),
         )

@@ -16,6 +16,7 @@ from shared import clients
 from shared.api import caller_id, make_resolver, resolve
 from shared.errors import InvalidRequest
 from shared.jobs import JobRepository, listing_view, public_view
+from shared.outputs import OutputLinks
 from shared.settings import get_settings
 
 logger = Logger()
@@ -23,8 +24,9 @@ tracer = clients.tracer()  # X-Ray
 app = make_resolver(cors_origins=get_settings().cors_allowed_origins)
 
 
-def find_job(job_id: str, *, owner: str, jobs: JobRepository, cdn_domain: str) -> dict[str, Any]:
-    return public_view(jobs.get_owned(job_id, owner), cdn_domain=cdn_domain)
+def find_job(job_id: str, *, owner: str, jobs: JobRepository, links: OutputLinks) -> dict[str, Any]:
+    """The owner's job, its result URLs signed afresh (they expire)."""
+    return public_view(jobs.get_owned(job_id, owner), links=links)
 
 
 @app.get("/status/<job_id>")
@@ -34,7 +36,7 @@ def status(job_id: str) -> dict[str, Any]:
         job_id,
         owner=caller_id(app.current_event),
         jobs=JobRepository(clients.dynamodb_table(settings.jobs_table)),
-        cdn_domain=settings.cdn_domain,
+        links=OutputLinks(clients.s3(), bucket=settings.outputs_bucket, lifetime_seconds=settings.output_link_seconds),
     )
 
 

@@ -226,7 +226,11 @@ class JobRunner:
         return to_run, sum((estimate for _, estimate in to_run), ZERO)
 
     def _run_call(self, job: dict[str, Any], model: str, spec: ModelSpec, estimate: Decimal, budget: JobBudget) -> None:
-        self._record(job["jobId"], *self._call_reserved(job, model, spec, estimate, budget))
+        model, result = self._call_reserved(job, model, spec, estimate, budget)
+        if not self._record(job["jobId"], model, result):
+            # The job was cancelled or deleted while the call ran: nothing may
+            # keep its output (DELETE /jobs must leave no object behind).
+            self._discard(result.get("versions", {}))
 
     def _reserve(self, job: dict[str, Any], budget: JobBudget, estimate: Decimal) -> str | None:
         """Reserve a call's worst case on both budgets; the reason if it does not fit."""
@@ -237,9 +241,16 @@ class JobRunner:
             return f"this API key's monthly budget of ${self._ledger.monthly_limit} would be exceeded"
         return None
 
-    def _record(self, job_id: str, model: str, result: dict[str, Any]) -> None:
+    def _record(self, job_id: str, model: str, result: dict[str, Any]) -> bool:
         if not self._jobs.record_result(job_id, model, result, now=self._now()):
-            logger.warning("result already recorded", extra={"jobId": job_id, "model": model})
+            logger.warning("result not recorded (already recorded, or the job ended)", extra={"jobId": job_id, "model": model})
+            return False
+        return True
+
+    def _discard(self, versions: dict[str, str]) -> None:
+        """Remove the object versions a result no one will see had stored."""
+        for key, version_id in versions.items():
+            self._s3.delete_object(Bucket=self._settings.outputs_bucket, Key=key, VersionId=version_id)
 
     def _call_reserved(
         self, job: dict[str, Any], model: str, spec: ModelSpec, estimate: Decimal, budget: JobBudget
@@ -260,14 +271,17 @@ class JobRunner:
                     lambda: provider.generate(model, prompt, max_tokens=max_tokens), self._retry, sleep=self._sleep
                 )
             except ModelCallError as exc:
-                logger.warning("model call failed", extra={"jobId": job["jobId"], "model": model, "code": exc.code})
+                logger.warning(
+                    "model call failed",
+                    extra={"jobId": job["jobId"], "model": model, "code": exc.code, "detail": exc.message[:500]},
+                )
                 # Work that failed after consuming tokens (a chart that stayed invalid) is billed.
                 actual = self._charge(job, model, kind, spec, exc.input_tokens, exc.output_tokens, 0)
-                error = {"code": exc.code, "message": exc.message[:500]}
+                error = {"code": exc.code, "message": exc.public[:500]}
                 return model, {"model": model, "kind": kind, "status": "FAILED", "costUsd": float(actual), "error": error}
             actual = self._charge(job, model, kind, spec, generation.input_tokens, generation.output_tokens, generation.images)
-            keys = self._store(job["jobId"], generation)
-            return model, self._result(kind, generation, keys, actual)
+            keys, versions = self._store(job["jobId"], generation)
+            return model, {**self._result(kind, generation, keys, actual), "versions": versions}
         finally:
             budget.settle(estimate, actual)
 
@@ -292,15 +306,18 @@ class JobRunner:
             logger.warning("cost already recorded", extra={"jobId": job["jobId"], "model": model})
         return cost
 
-    def _store(self, job_id: str, generation: Generation) -> dict[str, str]:
-        """Every file of the output, by extension (the main one first)."""
+    def _store(self, job_id: str, generation: Generation) -> tuple[dict[str, str], dict[str, str]]:
+        """Every file of the output, by extension (the main one first), and
+        the object version each put created (by key)."""
         files = [(generation.extension, generation.content_type, generation.content), *generation.attachments]
-        keys = {}
+        keys, versions = {}, {}
         for extension, content_type, body in files:
             key = output_key(job_id, generation.model, extension)
-            self._s3.put_object(Bucket=self._settings.outputs_bucket, Key=key, Body=body, ContentType=content_type)
+            put = self._s3.put_object(Bucket=self._settings.outputs_bucket, Key=key, Body=body, ContentType=content_type)
             keys[extension] = key
-        return keys
+            if put.get("VersionId"):
+                versions[key] = put["VersionId"]
+        return keys, versions
 
     def _result(self, kind: str, generation: Generation, keys: dict[str, str], cost: Decimal) -> dict[str, Any]:
         result: dict[str, Any] = {

@@ -319,7 +319,7 @@ def test_parameter_values_outside_the_allowed_set_are_refused():
 STAR_RESOURCE_ALLOWED = {
     "WriteTraces",  # X-Ray has no resource-level permissions
     "AccountAdministersAndUsesTheKey",  # a key policy's Resource is always the key itself: '*'
-    "CloudFrontDecryptsServedOutputs",  # same (key policy)
+    "ManageFunctionNetworkInterfaces",  # Lambda's ENI management in the VPC: EC2 takes no resource to name
 }
 
 
@@ -337,9 +337,13 @@ def rendered_statements(rendered: Rendered):
 def test_no_statement_has_a_wildcard_action_and_star_resources_are_justified(name):
     for where, statement in rendered_statements(env(name)):
         if statement["Effect"] == "Deny":
-            # TLS-only guards deny s3:* / sqs:* / sns:Publish over plain HTTP: a
-            # wildcard in a Deny only narrows access (the AWS-documented pattern).
-            assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, where
+            # TLS-only guards deny s3:* / sqs:* / sns:Publish over plain HTTP (and
+            # the outputs bucket below TLS 1.2): a wildcard in a Deny only narrows
+            # access (the AWS-documented pattern).
+            assert statement["Condition"] in (
+                {"Bool": {"aws:SecureTransport": "false"}},
+                {"NumericLessThan": {"s3:TlsVersion": "1.2"}},
+            ), where
             continue
         actions = statement.get("Action", [])
         for action in actions if isinstance(actions, list) else [actions]:

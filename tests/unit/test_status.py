@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
 from generate import app as generate_app
+from shared.settings import get_settings
 from status import app as status_app
 from tests.unit.conftest import body_of, load_event
 
@@ -51,11 +55,41 @@ def test_completed_result_carries_cdn_url_and_inline_text(aws, context):
             },
         },
     )
+    before = datetime.now(UTC)
     body = body_of(status_app.handler(status_event(job_id), context))
     first = body["results"][0]
-    assert first["url"] == f"https://d111111abcdef8.cloudfront.net/jobs/{job_id}/outputs/amazon.nova-micro-v1_0.txt"
+    # A presigned S3 URL for exactly that object, good for OutputLinkSeconds
+    # (that a real S3 refuses it once expired: tests/e2e/test_hostile.py).
+    url = urlsplit(first["url"])
+    query = parse_qs(url.query)
+    assert (url.scheme, url.netloc, url.path) == (
+        "https",
+        "outputs.s3.amazonaws.com",
+        f"/jobs/{job_id}/outputs/amazon.nova-micro-v1_0.txt",
+    )
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+    assert query["X-Amz-Expires"] == ["3600"]
+    assert query["X-Amz-SignedHeaders"] == ["host"]
+    assert len(query["X-Amz-Signature"][0]) == 64
+    expires = datetime.fromisoformat(body["urlsExpireAt"].replace("Z", "+00:00"))
+    assert timedelta(seconds=3599) <= expires - before <= timedelta(seconds=3605)
     assert first["text"] == "queues hum"
     assert "key" not in first
+
+
+def test_a_link_lifetime_follows_the_setting(aws, context, monkeypatch):
+    monkeypatch.setenv("OUTPUT_LINK_SECONDS", "120")
+    get_settings.cache_clear()
+    job_id = submit(context)
+    aws.jobs_table.update_item(
+        Key={"jobId": job_id},
+        UpdateExpression="SET results = :r",
+        ExpressionAttributeValues={
+            ":r": {"amazon.nova-micro-v1:0": {"model": "m", "status": "SUCCEEDED", "key": "jobs/x/y.txt"}}
+        },
+    )
+    body = body_of(status_app.handler(status_event(job_id), context))
+    assert parse_qs(urlsplit(body["results"][0]["url"]).query)["X-Amz-Expires"] == ["120"]
 
 
 def test_another_keys_job_is_a_404(aws, context):

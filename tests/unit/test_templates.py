@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from shared.templates import SHARED_INDEX
 from tests.templates import LAYERS, layer, resources_of_type, root
 
 ALL = {"template.yaml": root(), **{f"infrastructure/{n}.yaml": layer(n) for n in LAYERS}}
@@ -136,8 +137,12 @@ def test_table_keys_ttl_and_index_match_what_the_code_uses():
     idem = res["IdempotencyTable"]["Properties"]
     assert idem["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]  # what Powertools expects
     assert idem["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert jobs["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}  # JobRetentionDays
     templates = res["TemplatesTable"]["Properties"]
-    assert [k["AttributeName"] for k in templates["KeySchema"]] == ["templateId", "version"]
+    assert [k["AttributeName"] for k in templates["KeySchema"]] == ["owner", "sk"]  # shared.templates.head_key
+    (shared,) = templates["GlobalSecondaryIndexes"]
+    assert shared["IndexName"] == SHARED_INDEX
+    assert [k["AttributeName"] for k in shared["KeySchema"]] == ["sharedScope", "sharedSort"]
 
 
 def test_stateful_resources_are_retained_when_asked():
@@ -166,26 +171,29 @@ def test_buckets_are_private_versioned_encrypted_and_tls_only():
 def test_outputs_lifecycle_tiers_expires_and_cleans_up():
     rules = {r["Id"]: r for r in layer("storage")["Resources"]["OutputsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]}
     assert rules["tier-and-expire-job-outputs"]["Prefix"] == "jobs/"
-    assert rules["tier-and-expire-job-outputs"]["Transitions"][0]["StorageClass"] == "GLACIER_IR"
+    tier, _ = rules["tier-and-expire-job-outputs"]["Transitions"]["Fn::If"][1:]
+    assert rules["tier-and-expire-job-outputs"]["Transitions"]["Fn::If"][0] == "TierOutputs"
+    assert tier[0]["StorageClass"] == "GLACIER_IR"
     assert "NoncurrentVersionExpiration" in rules["expire-noncurrent-versions"]
     assert rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
 
 
-def test_cdn_reads_through_origin_access_control_over_https_only():
+def test_outputs_are_private_the_cdn_reads_nothing_and_tls_is_12_or_later():
     storage = layer("storage")
     config = storage["Resources"]["Distribution"]["Properties"]["DistributionConfig"]
     (origin,) = config["Origins"]
     assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["OriginAccessControl", "Id"]}
     assert origin["S3OriginConfig"]["OriginAccessIdentity"] == ""
     assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
-    assert config["DefaultCacheBehavior"]["ResponseHeadersPolicyId"] == {"Ref": "SecurityHeadersPolicy"}
-    read = next(
-        s
-        for s in storage["Resources"]["OutputsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
-        if s.get("Principal") == {"Service": "cloudfront.amazonaws.com"}
-    )
-    assert read["Action"] == "s3:GetObject"
-    assert "AWS:SourceArn" in read["Condition"]["StringEquals"]
+    statements = storage["Resources"]["OutputsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    # Nothing but the functions' roles can read an output: no Allow in the
+    # bucket policy at all (CloudFront's read grant is gone), and no KMS grant
+    # for CloudFront on the outputs key.
+    assert [s for s in statements if s["Effect"] == "Allow"] == []
+    key_statements = storage["Resources"]["OutputsKey"]["Properties"]["KeyPolicy"]["Statement"]
+    assert all("Service" not in s["Principal"] for s in key_statements)
+    tls = next(s for s in statements if s["Sid"] == "DenyTlsOlderThan12")
+    assert (tls["Effect"], tls["Principal"], tls["Condition"]) == ("Deny", "*", {"NumericLessThan": {"s3:TlsVersion": "1.2"}})
 
 
 def test_queues_are_encrypted_and_dead_letter_after_three_receives():
@@ -218,14 +226,18 @@ def test_every_route_but_health_requires_an_api_key():
         ("get", "/status/{jobId}"): True,
         ("get", "/jobs"): True,
         ("post", "/jobs/{jobId}/cancel"): True,
+        ("delete", "/jobs/{jobId}"): True,
         ("post", "/templates"): True,
         ("get", "/templates"): True,
         ("get", "/templates/{templateId}"): True,
+        ("patch", "/templates/{templateId}"): True,
+        ("delete", "/templates/{templateId}"): True,
         ("post", "/enhance"): True,
         ("get", "/health"): False,
         # CORS preflight: browsers send it without the key (Powertools answers it)
         ("options", "/generate"): False,
         ("options", "/jobs/{jobId}/cancel"): False,
+        ("options", "/jobs/{jobId}"): False,
         ("options", "/status/{jobId}"): False,
         ("options", "/jobs"): False,
         ("options", "/enhance"): False,
@@ -242,10 +254,10 @@ def test_json_bodies_are_checked_at_the_gateway_before_any_function_runs():
     for fn in resources_of_type(root(), "AWS::Serverless::Function").values():
         for event in fn["Properties"].get("Events", {}).values():
             props = event["Properties"]
-            if event["Type"] == "Api" and props["Method"] == "post" and "{jobId}" not in props["Path"]:
+            if event["Type"] == "Api" and props["Method"] in ("post", "patch") and "{jobId}" not in props["Path"]:
                 bodies[props["Path"]] = props.get("RequestModel")
     expected = {"Model": "JsonObject", "Required": True, "ValidateBody": True}
-    assert bodies == {"/generate": expected, "/enhance": expected, "/templates": expected}
+    assert bodies == {"/generate": expected, "/enhance": expected, "/templates": expected, "/templates/{templateId}": expected}
 
 
 def test_gateway_refusals_use_the_error_contract():

@@ -4,6 +4,7 @@ once, terminal status; and the SQS handler around it."""
 from __future__ import annotations
 
 import json
+import resource
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -122,7 +123,11 @@ def test_one_model_failing_makes_the_job_partial_with_the_reason(aws, settings):
     provider = FakeProvider({MICRO: "ok", LITE: ModelCallError("AccessDeniedException", "no access", retryable=False)})
     assert runner(aws, settings, provider).run(JOB).status == "PARTIAL"
     job = aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]
-    assert job["results"][LITE]["error"] == {"code": "AccessDeniedException", "message": "no access"}
+    # Bedrock's own text (which can quote the role's ARN) stays in the log.
+    assert job["results"][LITE]["error"] == {
+        "code": "AccessDeniedException",
+        "message": "this deployment may not call the model (model access is not enabled or not granted)",
+    }
     assert "AccessDeniedException" in job["error"]
     assert [r["callId"] for r in cost_records(aws)] == [MICRO]  # a failed call costs nothing
 
@@ -134,11 +139,20 @@ def test_every_model_failing_fails_the_job(aws, settings):
 
 
 def test_models_run_in_parallel(aws, settings):
+    """Both calls are in flight at the same moment: each waits at a barrier
+    for the other, which only a parallel fan-out can pass (sequential calls
+    would break it after its timeout). The fan-out's speed is measured by
+    make bench, not here."""
     put_job(aws)
-    provider = FakeProvider({MICRO: "a", LITE: "b"}, delay=0.3)
-    started = time.monotonic()
-    runner(aws, settings, provider).run(JOB)
-    assert time.monotonic() - started < 0.55  # sequential would take >= 0.6 s
+    both_in_flight = threading.Barrier(2, timeout=10)
+
+    class Meeting(FakeProvider):
+        def generate(self, model, prompt, **kwargs):
+            both_in_flight.wait()
+            return super().generate(model, prompt, **kwargs)
+
+    outcome = runner(aws, settings, Meeting({MICRO: "a", LITE: "b"})).run(JOB)
+    assert outcome.status == "COMPLETED"
 
 
 def test_a_redelivered_message_for_a_finished_job_does_no_work(aws, settings):
@@ -414,3 +428,37 @@ def test_a_chart_that_stays_invalid_fails_and_its_tokens_are_billed(aws, setting
     assert job["results"][LITE]["error"]["code"] == "InvalidChartSpec"
     assert float(job["costUsd"]) == pytest.approx((1000 * 0.00006 + 1000 * 0.00024) / 1000)
     assert month_spent(aws) == pytest.approx(float(job["costUsd"]))
+
+
+def test_a_chart_spec_bomb_fails_its_model_not_the_delivery(aws, settings, stub_bedrock):
+    """Bedrock (a Stubber: the real Converse shapes) answers a chart job with a
+    spec that passes every static bound and explodes inside Vega. The render
+    process is killed; the model's result is FAILED with the reason, its
+    tokens are billed, the job ends, and the worker's memory stays put."""
+    put_job(aws, models=(LITE,), kind="chart", data=[{"month": "Jan", "sales": 3}])
+    bomb = {
+        "data": {"values": [{"a": 1}]},
+        "transform": [{"calculate": "length(sequence(0, 300000000))", "as": "n"}],
+        "mark": "point",
+        "encoding": {"x": {"field": "n", "type": "quantitative"}},
+    }
+    stubber = stub_bedrock("bedrock_runtime")
+    stubber.add_response(
+        "converse",
+        {
+            "output": {"message": {"role": "assistant", "content": [{"text": json.dumps(bomb)}]}},
+            "stopReason": "end_turn",
+            "usage": {"inputTokens": 120, "outputTokens": 80, "totalTokens": 200},
+            "metrics": {"latencyMs": 900},
+        },
+    )
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    outcome = worker_app.runner().run(JOB)  # built as the handler builds it, on the stubbed client
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50 * 1024
+    job = aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]
+    assert outcome.status == job["status"] == "FAILED"
+    result = job["results"][LITE]
+    assert result["error"]["code"] == "ChartRenderFailed"
+    assert "MB to render" in result["error"]["message"]
+    assert "ChartRenderFailed" in job["error"]
+    assert Decimal(str(result["costUsd"])) > 0  # the spec's tokens were paid for

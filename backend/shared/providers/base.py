@@ -23,19 +23,57 @@ class Generation:
     attachments: tuple[tuple[str, str, bytes], ...] = ()
 
 
+# What a caller is told when a provider fails a call: the provider's own text
+# can name the account, the role and the resources (AccessDeniedException
+# quotes the role's ARN), so it goes to the log and the caller gets these.
+PUBLIC_MESSAGES = {
+    "ValidationException": "the model refused the request as invalid (a prompt or setting it does not accept)",
+    "AccessDeniedException": "this deployment may not call the model (model access is not enabled or not granted)",
+    "ResourceNotFoundException": "the model is not available to this deployment (region or account)",
+    "ThrottlingException": "the model was throttled and the retries ran out",
+    "ServiceQuotaExceededException": "the model's quota is exhausted for now",
+    "ModelTimeoutException": "the model took too long to answer",
+    "ModelNotReadyException": "the model is not ready yet",
+    "ModelErrorException": "the model failed to process the request",
+    "ServiceUnavailableException": "the model provider is unavailable",
+    "InternalServerException": "the model provider failed",
+    "ImageGenerationError": "the image model reported an error",
+    "ContentFiltered": "the model's content filter blocked the output",
+    "ReadTimeoutError": "the model did not answer within the call's timeout",
+    "ConnectTimeoutError": "the model provider could not be reached in time",
+    "EndpointConnectionError": "the model provider could not be reached",
+}
+
+
+def public_message(code: str) -> str:
+    return PUBLIC_MESSAGES.get(code, f"the model call failed ({code})")
+
+
 class ModelCallError(Exception):
     """A model call failed. `code` is Bedrock's error code (or ours); `retryable`
     says whether the same call may succeed later (throttling, timeouts). Tokens
     a failed piece of work still consumed (a chart's calls) are carried along,
-    because they are billed."""
+    because they are billed. `message` is for the log; `public` is what the
+    caller may be shown: our own sentence for errors genstack itself raises
+    (`public=True` keeps `message`), else the code's entry in PUBLIC_MESSAGES."""
 
-    def __init__(self, code: str, message: str, *, retryable: bool, input_tokens: int = 0, output_tokens: int = 0) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        retryable: bool,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        public: bool = False,
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.retryable = retryable
         self.input_tokens = input_tokens
         self.output_tokens = output_tokens
+        self.public = message if public else public_message(code)
 
 
 class Provider(Protocol):

@@ -1,14 +1,26 @@
 """Charts: a text model writes a Vega-Lite spec of the user's prompt (and the
-request's inline data); the reply is parsed and validated, repaired once by
-the same model if it is not a valid spec, and rendered to PNG and SVG.
+request's inline data); the reply is parsed and checked against the bounds
+below, then validated and rendered to SVG and PNG in a child process that is
+killed if it outgrows its memory or time (SandboxedRenderer); an unusable spec
+is repaired once by the same model.
 
-Rendering uses vl-convert (about 80 MB installed), imported only here and only
-when a chart is rendered, so it ships in the worker's package alone."""
+Rendering uses vl-convert (about 80 MB installed), in the child process only,
+so it ships in the worker's package alone and never grows the worker's own
+memory: a bad spec fails its model, not the whole delivery."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from shared.providers.base import Generation, ModelCallError, Provider
@@ -16,14 +28,36 @@ from shared.providers.base import Generation, ModelCallError, Provider
 SYSTEM = (
     "You write Vega-Lite v5 chart specifications. Answer with one JSON object only: a "
     "complete, valid Vega-Lite spec, with no prose and no code fences. Put the data inline "
-    'under "data": {"values": [...]}; never use a data URL. Give the chart a title.'
+    'under "data": {"values": [...]}; never use a data URL. Give the chart a title. '
+    "Keep the chart at most 2000 pixels wide and high."
 )
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
 _COMPOSITIONS = ("mark", "layer", "concat", "hconcat", "vconcat", "facet", "repeat")
 
+# Bounds a spec must keep before anything renders it. Measured with vl-convert
+# 1.9 on 2 cores (a scatter plot): 5,000 rows take 1.6 s and 125 MB, 20,000
+# rows 3.9 s and 203 MB, 200,000 rows 29 s and 933 MB.
+MAX_SPEC_BYTES = 256 * 1024
+MAX_ROWS = 10_000  # inline rows (data.values, datasets) and generated ones (sequence)
+MAX_SIDE = 2_000  # pixels, width and height, as drawn (before the PNG's 2x scale)
+MAX_VIEWS = 50  # marks in layers, concatenations and repeats
+MAX_DEPTH = 40  # nesting of the spec's JSON
+MAX_SVG_BYTES = 8 * 1024 * 1024
+PNG_SCALE = 2
+# The render process: resident memory and time before it is killed.
+RENDER_MEMORY_MB = int(os.environ.get("CHART_RENDER_MEMORY_MB", "300"))
+RENDER_SECONDS = float(os.environ.get("CHART_RENDER_SECONDS", "20"))
+# How much of a first answer the repair request quotes: enough to correct a
+# spec, and a bound on what the repair call is sent (and costs).
+REPAIR_QUOTE_CHARS = 16_000
+
 
 class InvalidSpec(ValueError):
     """The text is not a Vega-Lite spec genstack will render; the message says why."""
+
+
+class RenderFailed(Exception):
+    """The spec passed every check but its rendering outgrew its memory or time."""
 
 
 def chart_request(prompt: str, data: list[dict[str, Any]] | None) -> str:
@@ -32,86 +66,210 @@ def chart_request(prompt: str, data: list[dict[str, Any]] | None) -> str:
     return f"{prompt}\n\nThe data, as JSON records:\n{json.dumps(data, separators=(',', ':'))}"
 
 
-def _has_url(node: Any) -> bool:
+def repair_request(request: str, reply: str, problem: str) -> str:
+    """What the model is sent when its first spec was not usable."""
+    quoted = reply if len(reply) <= REPAIR_QUOTE_CHARS else reply[:REPAIR_QUOTE_CHARS] + "\n[... cut]"
+    return (
+        f"{request}\n\nYour previous answer was:\n{quoted}\n\nIt is not usable: {problem[:500]}. "
+        "Answer again with the corrected Vega-Lite JSON spec only."
+    )
+
+
+def _walk(node: Any, depth: int = 0) -> Any:
+    """Every (key, value) pair of a JSON document, refusing documents nested deeper than MAX_DEPTH."""
+    if depth > MAX_DEPTH:
+        raise InvalidSpec(f"the spec nests more than {MAX_DEPTH} levels deep")
     if isinstance(node, dict):
-        return "url" in node or any(_has_url(v) for v in node.values())
-    if isinstance(node, list):
-        return any(_has_url(v) for v in node)
-    return False
+        for key, value in node.items():
+            yield key, value
+            yield from _walk(value, depth + 1)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value, depth + 1)
+
+
+def _generated_rows(sequence: Any) -> float:
+    if not isinstance(sequence, dict):
+        raise InvalidSpec("a sequence generator must be an object with start, stop and step")
+    start, stop, step = sequence.get("start", 0), sequence.get("stop"), sequence.get("step", 1)
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (start, stop, step)) or step == 0:
+        raise InvalidSpec("a sequence generator needs numeric start, stop and a non-zero step")
+    return max(0.0, (stop - start) / step)
+
+
+def check_bounds(spec: dict[str, Any]) -> None:
+    """Refuse, before any rendering, a spec bigger than genstack renders."""
+    size = len(json.dumps(spec, separators=(",", ":")))
+    if size > MAX_SPEC_BYTES:
+        raise InvalidSpec(f"the spec is {size} bytes; at most {MAX_SPEC_BYTES} (aggregate the data)")
+    rows, views = 0.0, 0
+    for key, value in _walk(spec):
+        if key == "url":
+            raise InvalidSpec("the spec loads data from a URL; data must be inline (data.values)")
+        if key == "values" and isinstance(value, list):
+            rows += len(value)
+        elif key == "datasets" and isinstance(value, dict):
+            rows += sum(len(v) for v in value.values() if isinstance(v, list))
+        elif key == "sequence":
+            rows += _generated_rows(value)
+        elif key == "graticule":
+            raise InvalidSpec("graticule generators are not rendered")
+        elif key == "mark":
+            views += 1
+        elif key in ("width", "height") and isinstance(value, int | float) and not isinstance(value, bool) and value > MAX_SIDE:
+            raise InvalidSpec(f"the spec sets {key} {value}; at most {MAX_SIDE} pixels")
+    if rows > MAX_ROWS:
+        raise InvalidSpec(f"the spec has {int(rows)} data rows; at most {MAX_ROWS} (aggregate the data)")
+    if views > MAX_VIEWS:
+        raise InvalidSpec(f"the spec draws {views} views; at most {MAX_VIEWS}")
 
 
 def parse_spec(reply: str) -> dict[str, Any]:
     """The spec in a model's reply: JSON (code fences tolerated), an object, a
-    Vega-Lite view or composition, with no external data."""
+    Vega-Lite view or composition, with no external data, within the bounds."""
     text = _FENCE.sub("", reply.strip())
     start, end = text.find("{"), text.rfind("}")
     if start < 0 or end < start:
         raise InvalidSpec("the reply contains no JSON object")
+    if end + 1 - start > MAX_SPEC_BYTES:
+        raise InvalidSpec(f"the spec is longer than {MAX_SPEC_BYTES} bytes (aggregate the data)")
     try:
         spec = json.loads(text[start : end + 1])
     except json.JSONDecodeError as exc:
         raise InvalidSpec(f"the reply is not valid JSON ({exc.msg} at position {exc.pos})") from exc
+    except RecursionError as exc:
+        raise InvalidSpec(f"the spec nests more than {MAX_DEPTH} levels deep") from exc
     if not isinstance(spec, dict) or not any(key in spec for key in _COMPOSITIONS):
         raise InvalidSpec(f"the JSON is not a Vega-Lite spec (it has none of {', '.join(_COMPOSITIONS)})")
-    if _has_url(spec):
-        raise InvalidSpec("the spec loads data from a URL; data must be inline (data.values)")
+    check_bounds(spec)
     return spec
 
 
-class VlConvertRenderer:
-    """Compiles (which validates) and renders with vl-convert, with every
-    external request refused."""
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
 
-    def validate(self, spec: dict[str, Any]) -> None:
-        import vl_convert
 
-        try:
-            vl_convert.vegalite_to_vega(spec)
-        except ValueError as exc:
-            first_line = str(exc).splitlines()[1:2] or [str(exc)]
-            raise InvalidSpec(f"Vega-Lite rejected the spec: {first_line[0][:300]}") from exc
+@dataclass
+class SandboxedRenderer:
+    """Validates and renders a spec in a child process (chart_render.py): one
+    at a time per worker (each may use RENDER_MEMORY_MB), killed when its
+    resident memory passes that or it runs past RENDER_SECONDS. The child gets
+    no AWS credentials and may not fetch anything."""
+
+    memory_mb: int = RENDER_MEMORY_MB
+    seconds: float = RENDER_SECONDS
+    poll_seconds: float = 0.01
+
+    _one_at_a_time = threading.Lock()
 
     def render(self, spec: dict[str, Any]) -> tuple[bytes, str]:
-        import vl_convert
+        with self._one_at_a_time:
+            return self._render(spec)
 
-        png = vl_convert.vegalite_to_png(spec, scale=2, allowed_base_urls=[])
-        svg = vl_convert.vegalite_to_svg(spec, allowed_base_urls=[])
-        return png, svg
+    def _render(self, spec: dict[str, Any]) -> tuple[bytes, str]:
+        limits = {"cpuSeconds": max(1, int(self.seconds)), "maxSvgBytes": MAX_SVG_BYTES, "maxSide": MAX_SIDE, "scale": PNG_SCALE}
+        # The package's own directories, so the child finds vl_convert as the
+        # worker does; nothing else of the worker's environment.
+        path = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
+        env = {"PYTHONPATH": path, "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+        script = Path(__file__).with_name("chart_render.py")
+        child = subprocess.Popen(  # noqa: S603 - the interpreter running us, on our own script
+            [sys.executable, "-s", str(script), json.dumps(limits)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        peak: list[float] = [0.0]
+        over: list[bool] = [False]
+
+        def watch() -> None:
+            while child.poll() is None:
+                rss = _rss_mb(child.pid)
+                peak[0] = max(peak[0], rss)
+                if rss > self.memory_mb:
+                    over[0] = True
+                    child.kill()
+                    return
+                time.sleep(self.poll_seconds)
+
+        watcher = threading.Thread(target=watch, name="chart-render-watch", daemon=True)
+        watcher.start()
+        try:
+            out, err = child.communicate(json.dumps(spec).encode("utf-8"), timeout=self.seconds)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+            raise RenderFailed(f"the chart took longer than {self.seconds:g} s to render") from None
+        finally:
+            watcher.join(timeout=1)
+        if over[0]:
+            raise RenderFailed(
+                f"the chart needed more than {self.memory_mb} MB to render; aggregate the data or simplify the spec"
+            )
+        if child.returncode != 0:
+            if child.returncode in (-signal.SIGXCPU, -signal.SIGKILL):  # the child's CPU limit (soft, then hard)
+                raise RenderFailed(f"the chart took longer than {self.seconds:g} s to render")
+            raise RenderFailed(f"the chart renderer failed (exit {child.returncode}): {err.decode(errors='replace')[-300:]}")
+        answer = json.loads(out)
+        if not answer.get("ok"):
+            raise InvalidSpec(answer.get("invalid", "the spec could not be rendered"))
+        return base64.b64decode(answer["png"]), answer["svg"]
 
 
 class ChartProvider:
+    """A chart from a text model: a spec, checked and rendered; one repair if
+    it is not usable. `call`, when given, makes each text call (the worker
+    meters each one); by default the text provider is called directly."""
+
     def __init__(self, text: Provider, renderer: Any | None = None) -> None:
         self._text = text
-        self._renderer = renderer or VlConvertRenderer()
+        self._renderer = renderer or SandboxedRenderer()
 
-    def _spec_from(self, reply: str) -> dict[str, Any]:
-        spec = parse_spec(reply)
-        self._renderer.validate(spec)
-        return spec
+    def generate(
+        self, model: str, prompt: str, *, system: str | None = None, max_tokens: int, call: Any | None = None
+    ) -> Generation:
+        def direct(request: str) -> Generation:
+            return self._text.generate(model, request, system=SYSTEM, max_tokens=max_tokens)
 
-    def generate(self, model: str, prompt: str, *, system: str | None = None, max_tokens: int) -> Generation:
-        first = self._text.generate(model, prompt, system=SYSTEM, max_tokens=max_tokens)
-        calls = [first]
-        try:
-            spec = self._spec_from(first.text or "")
-        except InvalidSpec as problem:
-            repair = (
-                f"{prompt}\n\nYour previous answer was:\n{first.text}\n\nIt is not usable: {problem}. "
-                "Answer again with the corrected Vega-Lite JSON spec only."
+        call = call or direct
+        calls: list[Generation] = []
+
+        def attempt(request: str) -> tuple[dict[str, Any], bytes, str]:
+            reply = call(request)
+            calls.append(reply)
+            spec = parse_spec(reply.text or "")
+            png, svg = self._renderer.render(spec)
+            return spec, png, svg
+
+        def failed(code: str, message: str, cause: Exception) -> ModelCallError:
+            error = ModelCallError(
+                code,
+                message,
+                retryable=False,
+                public=True,
+                input_tokens=sum(c.input_tokens for c in calls),
+                output_tokens=sum(c.output_tokens for c in calls),
             )
-            second = self._text.generate(model, repair, system=SYSTEM, max_tokens=max_tokens)
-            calls.append(second)
+            error.__cause__ = cause
+            return error
+
+        try:
             try:
-                spec = self._spec_from(second.text or "")
-            except InvalidSpec as still:
-                raise ModelCallError(
-                    "InvalidChartSpec",
-                    f"no valid Vega-Lite spec after one repair: {still}",
-                    retryable=False,
-                    input_tokens=sum(c.input_tokens for c in calls),
-                    output_tokens=sum(c.output_tokens for c in calls),
-                ) from still
-        png, svg = self._renderer.render(spec)
+                spec, png, svg = attempt(prompt)
+            except InvalidSpec as problem:
+                try:
+                    spec, png, svg = attempt(repair_request(prompt, calls[-1].text or "", str(problem)))
+                except InvalidSpec as still:
+                    raise failed("InvalidChartSpec", f"no valid Vega-Lite spec after one repair: {still}", still) from still
+        except RenderFailed as exc:
+            raise failed("ChartRenderFailed", str(exc), exc) from exc
         return Generation(
             model=model,
             content=png,

@@ -43,11 +43,13 @@ def image_of(spec: ModelSpec, body: dict[str, Any]) -> bytes:
         raise ModelCallError("ContentFiltered", "; ".join(map(str, reasons)), retryable=False)
     images = body.get("images") or []
     if not images:
-        raise ModelCallError("EmptyResponse", f"{spec.id} returned no image", retryable=False)
+        raise ModelCallError("EmptyResponse", f"{spec.id} returned no image", retryable=False, public=True)
     try:
         return base64.b64decode(images[0], validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ModelCallError("InvalidResponse", f"{spec.id} returned an image that is not base64", retryable=False) from exc
+        raise ModelCallError(
+            "InvalidResponse", f"{spec.id} returned an image that is not base64", retryable=False, public=True
+        ) from exc
 
 
 class InvokeImageProvider:
@@ -57,7 +59,7 @@ class InvokeImageProvider:
     def generate(self, model: str, prompt: str, *, system: str | None = None, max_tokens: int = 0) -> Generation:
         spec = spec_for(model)
         if spec is None:
-            raise ModelCallError("UnknownModel", f"{model} is not in the model registry", retryable=False)
+            raise ModelCallError("UnknownModel", f"{model} is not in the model registry", retryable=False, public=True)
         started = time.monotonic()
         try:
             response = self._client.invoke_model(

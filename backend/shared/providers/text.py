@@ -49,7 +49,7 @@ class ConverseTextProvider:
         text = "".join(block["text"] for block in blocks if "text" in block)
         if not text:
             stop = response.get("stopReason", "unknown")
-            raise ModelCallError("EmptyResponse", f"the model returned no text (stopReason {stop})", retryable=False)
+            raise ModelCallError("EmptyResponse", f"the model returned no text (stopReason {stop})", retryable=False, public=True)
         usage = response.get("usage", {})
         return Generation(
             model=model,
