@@ -20,6 +20,7 @@ import importlib
 import json
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -62,14 +63,33 @@ CHART = {
 
 
 def render_chart() -> float:
-    from shared.providers.chart import VlConvertRenderer
+    """What a chart job's render holds at its peak: the worker's own memory
+    and its render process's, which Lambda counts together."""
+    from shared.providers.chart import SandboxedRenderer
 
-    renderer = VlConvertRenderer()
-    renderer.validate(CHART)
+    renderer = SandboxedRenderer()
     png, _ = renderer.render(CHART)
     if not png:
         raise RuntimeError("the chart rendered to nothing")
-    return peak_rss_mb()
+    return peak_rss_mb() + renderer.last_peak_mb
+
+
+def function_rss(stack: str, functions: Iterable[str]) -> dict[str, float]:
+    """Peak RSS of each function's process in the emulator, which runs a function
+    in a process of its own (as Lambda an execution environment) and keeps it warm:
+    its VmHWM is the peak of init and the requests and jobs it ran. Processes of
+    other users, or gone meanwhile, are skipped."""
+    peaks: dict[str, float] = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            environ = dict(item.split("=", 1) for item in (proc / "environ").read_bytes().decode().split("\0") if "=" in item)
+            name = environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+            function = next((f for f in functions if name.startswith(stack) and f"-{f}-" in name), None)
+            if function:
+                peaks[function] = max(peaks.get(function, 0), peak_rss_mb(proc.name))
+        except (OSError, ValueError):
+            continue  # not a process, gone, or not ours
+    return peaks
 
 
 def peak_rss_mb(pid: str = "self") -> float:

@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "infrastructure" / "scripts"), str(ROOT / "bench")]
 
-from coldstart import peak_rss_mb  # noqa: E402
+from coldstart import function_rss  # noqa: E402
 
 import cost  # noqa: E402
 from cfn_render import load  # noqa: E402
@@ -180,7 +180,7 @@ def local_stack(jobs: int, requests: int, concurrency: int) -> dict:
         listed = unthrottled("GET", "/templates")
         if (enhanced, listed) != (200, 200):
             raise RuntimeError(f"POST /enhance answered {enhanced}, GET /templates {listed}")
-        in_use = function_rss(stack)
+        in_use = function_rss(stack, FUNCTIONS)
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             statuses = list(pool.map(lambda _: call("GET", "/health")[0], range(requests)))
@@ -200,23 +200,6 @@ def local_stack(jobs: int, requests: int, concurrency: int) -> dict:
         }
     finally:
         subprocess.run([*local, "down", "--port", port], env=env, check=False, capture_output=True)
-
-
-def function_rss(stack: str) -> dict[str, float]:
-    """Peak RSS of each function's process in the emulator, which runs a function
-    in a process of its own (as Lambda an execution environment) and keeps it warm:
-    its VmHWM is the peak of init and the requests and jobs it ran."""
-    peaks: dict[str, float] = {}
-    for proc in Path("/proc").iterdir():
-        try:
-            environ = dict(item.split("=", 1) for item in (proc / "environ").read_bytes().decode().split("\0") if "=" in item)
-            name = environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
-            function = next((f for f in FUNCTIONS if name.startswith(stack) and f"-{f}-" in name), None)
-            if function:
-                peaks[function] = max(peaks.get(function, 0), peak_rss_mb(proc.name))
-        except (OSError, ValueError):
-            continue  # not a process, gone, or not ours
-    return peaks
 
 
 def overhead() -> list[dict]:
@@ -244,8 +227,9 @@ def overhead() -> list[dict]:
         writes, reads = 4 + 3 * n, polls + 2  # job put/claim/finish + ledger; per model: result, cost record, settle
         ddb = writes * prices["dynamodbPerMillionWriteUnits"] / 1e6 + reads * prices["dynamodbPerMillionReadUnits"] / 1e6
         s3 = n * prices["s3PutPer1000"] / 1000 + n * prices["s3GetPer1000"] / 1000
-        cdn = n * (output_kb / 1e6) * prices["cloudfrontPerGbOut"] + n * prices["cloudfrontPer10kHttpsRequests"] / 1e4
-        platform_cost = api + lam + sqs + ddb + s3 + cdn
+        # Outputs are read straight from S3 through their presigned links (one GET each, above).
+        delivery = n * (output_kb / 1e6) * prices["s3DataTransferOutPerGb"]
+        platform_cost = api + lam + sqs + ddb + s3 + delivery
         rows.append({"job": label, "modelUsd": model_cost, "platformUsd": platform_cost, "share": platform_cost / model_cost})
     return rows
 

@@ -3,8 +3,10 @@
   generate "prompt" --model M [--model M2] [--kind text|image|chart] [--budget USD]
            [--out DIR] [--no-wait]    submit a job, show each model's result as it
                                       lands, download the outputs
-  status JOB_ID                       one job, as JSON
+  status JOB_ID                       one job, as JSON (its result URLs expire: ask again for fresh ones)
   jobs [--limit N]                    your jobs, newest first
+  delete JOB_ID                       delete a job, its outputs and its record
+  templates [--shared]                your prompt templates, or every key's shared ones
   enhance "prompt" [--kind K]         an improved prompt
 
 Where the API is and which key to use, first found wins:
@@ -185,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     status.add_argument("job_id")
     jobs = commands.add_parser("jobs", help="your jobs, newest first")
     jobs.add_argument("--limit", type=int, default=20)
+    delete = commands.add_parser("delete", help="delete a job, its outputs (every version) and its record")
+    delete.add_argument("job_id")
+    templates = commands.add_parser("templates", help="your prompt templates (or every key's shared ones)")
+    templates.add_argument("--shared", action="store_true", help="every key's shared templates")
     enhance = commands.add_parser("enhance", help="an improved prompt")
     enhance.add_argument("prompt")
     enhance.add_argument("--kind", choices=["text", "image", "chart"], default="text")
@@ -199,6 +205,21 @@ def main(argv: list[str] | None = None) -> int:
             for job in client.request("GET", f"/jobs?limit={args.limit}")["jobs"]:
                 models = ",".join(job.get("models", []))
                 print(f"{job['jobId']}  {job['status']:<15} {job['createdAt']}  ${job.get('costUsd', 0):.6f}  {models}")
+        elif args.command == "delete":
+            deleted = client.request("DELETE", f"/jobs/{args.job_id}")
+            say(f"job {args.job_id} deleted ({deleted['outputVersionsDeleted']} output versions removed)")
+        elif args.command == "templates":
+            token: str | None = None
+            while True:
+                query = "scope=shared" if args.shared else "scope=own"
+                page = client.request("GET", f"/templates?{query}" + (f"&nextToken={token}" if token else ""))
+                for template in page["templates"]:
+                    shared = "shared" if template.get("shared") else "private"
+                    variables = ",".join(template.get("variables", []))
+                    print(f"{template['templateId']:<32} v{template['version']:<4} {shared:<8} {template['owner']}  {variables}")
+                token = page.get("nextToken")
+                if not token:
+                    break
         elif args.command == "enhance":
             print(client.request("POST", "/enhance", {"prompt": args.prompt, "kind": args.kind})["prompt"])
     except ApiError as error:

@@ -13,23 +13,27 @@
 #   key and stack outputs are written as JSON,
 #   --env dev|staging|prod (GENSTACK_LOCAL_ENV, dev): the environment to deploy
 #   (its EnvironmentConfig row; DeployTarget=local-emulator leaves out only
-#   the WAF association, which the emulator cannot create).
+#   the WAF association, which the emulator cannot create),
+#   --parameter KEY=VALUE (repeatable; GENSTACK_LOCAL_PARAMETERS, space-separated):
+#   more template parameters (the end-to-end tests shorten OutputLinkSeconds).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-usage() { echo "usage: $0 up|start|down|status [--port N] [--stack-name NAME] [--outputs FILE] [--env dev|staging|prod]"; }
+usage() { echo "usage: $0 up|start|down|status [--port N] [--stack-name NAME] [--outputs FILE] [--env dev|staging|prod] [--parameter KEY=VALUE]"; }
 [[ $# -ge 1 ]] || { usage; exit 2; }
 cmd="$1"; shift
 port="${GENSTACK_LOCAL_PORT:-4566}"
 stack="${GENSTACK_LOCAL_STACK:-genstack-local}"
 outputs="${GENSTACK_LOCAL_OUTPUTS:-$GENSTACK_ROOT/outputs/local.json}"
 environment="${GENSTACK_LOCAL_ENV:-dev}"
+read -r -a parameters <<<"${GENSTACK_LOCAL_PARAMETERS:-}"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --port) port="${2:?}"; shift 2 ;;
     --stack-name) stack="${2:?}"; shift 2 ;;
     --outputs) outputs="${2:?}"; shift 2 ;;
     --env) environment="${2:?}"; shift 2 ;;
+    --parameter) parameters+=("${2:?}"); shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) usage; die "unknown argument: $1" ;;
   esac
@@ -37,6 +41,9 @@ done
 [[ "$port" =~ ^[0-9]+$ ]] || die "--port must be a number"
 [[ "$environment" =~ ^(dev|staging|prod)$ ]] || die "--env must be dev, staging or prod"
 [[ "$stack" =~ ^[A-Za-z][A-Za-z0-9-]{0,40}$ ]] || die "--stack-name must start with a letter and hold letters, digits and hyphens (at most 41)"
+for parameter in "${parameters[@]}"; do
+  [[ "$parameter" =~ ^[A-Za-z0-9]+=[^[:space:]]*$ ]] || die "--parameter must be KEY=VALUE (got '$parameter')"
+done
 
 state_dir="$GENSTACK_ROOT/.local"
 pid_file="$state_dir/ministack-$port.pid"
@@ -90,7 +97,7 @@ deploy() {
       --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
       --no-confirm-changeset --no-fail-on-empty-changeset --no-progressbar \
       --parameter-overrides Environment="$environment" DeployTarget=local-emulator ConfigureApiGatewayAccount=true \
-        "${alarm_email[@]}" \
+        "${alarm_email[@]}" "${parameters[@]}" \
       --tags Application=genstack Environment="$environment" >"$deploy_log" 2>&1; then
     grep -iE "fail|error|reason" "$deploy_log" | tail -20 >&2 || true
     die "deploy failed (log: ${deploy_log#"$GENSTACK_ROOT"/}). A changed layer parameter cannot be updated on the emulator: make local-stop, then make local"

@@ -27,6 +27,7 @@ PORT = int(os.environ.get("GENSTACK_E2E_PORT", "4599"))
 STACK = os.environ.get("GENSTACK_E2E_STACK", "genstack-e2e")
 LOCAL = ROOT / "infrastructure" / "scripts" / "local.sh"
 TERMINAL = {"COMPLETED", "PARTIAL", "FAILED", "BUDGET_EXCEEDED", "CANCELLED"}
+LINK_SECONDS = 60
 
 
 @dataclass
@@ -103,6 +104,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         "GENSTACK_LOCAL_PORT": str(PORT),
         "GENSTACK_LOCAL_STACK": STACK,
         "GENSTACK_LOCAL_OUTPUTS": str(outputs_file),
+        # Result links that expire within the run, so tests/e2e/test_hostile.py
+        # can see an expired one refused.
+        "GENSTACK_LOCAL_PARAMETERS": f"OutputLinkSeconds={LINK_SECONDS}",
     }
     for variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
         env.pop(variable, None)

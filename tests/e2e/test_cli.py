@@ -62,3 +62,16 @@ def test_api_errors_are_reported_with_their_code_and_exit_1(deployment, tmp_path
     missing = genstack(deployment, tmp_path, "status", "00000000-0000-4000-8000-000000000000")
     assert missing.returncode == 1
     assert "(404)" in missing.stderr
+
+
+def test_delete_and_templates(deployment, tmp_path):
+    models = deployment.outputs["EnabledModelIds"].split(",")[:1]
+    run = genstack(deployment, tmp_path, "generate", "one line on deletion", "--model", models[0], "--out", str(tmp_path / "o"))
+    assert run.returncode == 0, run.stderr
+    job_id = run.stdout.splitlines()[0].split("/")[-2]
+    deleted = genstack(deployment, tmp_path, "delete", job_id)
+    assert deleted.returncode == 0, deleted.stderr
+    assert f"job {job_id} deleted (1 output versions removed)" in deleted.stderr
+    assert "(404)" in genstack(deployment, tmp_path, "status", job_id).stderr
+    shared = genstack(deployment, tmp_path, "templates", "--shared")
+    assert shared.returncode == 0, shared.stderr

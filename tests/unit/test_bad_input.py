@@ -131,13 +131,17 @@ def test_enhance_never_answers_5xx(aws, context, fake_bedrock, body, content_typ
             "template": st.text(max_size=200) | json_values,
             "description": st.text(max_size=600) | json_values,
             "kind": st.sampled_from(["text", "chart", "x"]) | json_values,
+            "shared": st.booleans() | json_values,
         }
     ).map(json.dumps)
     | bodies,
     template_id=st.text(max_size=80),
     version=st.none() | st.text(max_size=12),
+    owner=st.none() | st.text(max_size=80),
+    scope=st.none() | st.text(max_size=10),
+    share_body=near_valid({"shared": st.booleans() | json_values}).map(json.dumps) | bodies,
 )
-def test_templates_never_answer_5xx(aws, context, body, template_id, version):
+def test_templates_never_answer_5xx(aws, context, body, template_id, version, owner, scope, share_body):
     check(
         templates_app.handler(
             event("generate.json", "POST", "/templates", "/templates", body=body, headers={"Content-Type": "application/json"}),
@@ -155,11 +159,27 @@ def test_templates_never_answer_5xx(aws, context, body, template_id, version):
         query=query,
     )
     check(templates_app.handler(got, context))
+    query = {k: v for k, v in (("owner", owner), ("version", version)) if v is not None} or None
+    for method, payload in (("GET", None), ("PATCH", share_body), ("DELETE", None)):
+        headers = {"Content-Type": "application/json"} if payload is not None else None
+        routed = event(
+            "status.json",
+            method,
+            f"/templates/{template_id}",
+            "/templates/{templateId}",
+            body=payload,
+            path_params={"templateId": template_id},
+            query=query if method == "GET" else None,
+            headers=headers,
+        )
+        check(templates_app.handler(routed, context))
+    listed = {"scope": scope} if scope is not None else None
+    check(templates_app.handler(event("status.json", "GET", "/templates", "/templates", body=None, query=listed), context))
 
 
 @EXAMPLES
 @given(job_id=st.text(max_size=80), limit=st.none() | st.text(max_size=8), token=st.none() | st.text(max_size=200))
-def test_status_jobs_and_cancel_never_answer_5xx(aws, context, job_id, limit, token):
+def test_status_jobs_cancel_and_delete_never_answer_5xx(aws, context, job_id, limit, token):
     check(
         status_app.handler(
             event("status.json", "GET", f"/status/{job_id}", "/status/{jobId}", body=None, path_params={"jobId": job_id}), context
@@ -171,3 +191,5 @@ def test_status_jobs_and_cancel_never_answer_5xx(aws, context, job_id, limit, to
         "generate.json", "POST", f"/jobs/{job_id}/cancel", "/jobs/{jobId}/cancel", body=None, path_params={"jobId": job_id}
     )
     check(generate_app.handler(cancel, context))
+    delete = event("generate.json", "DELETE", f"/jobs/{job_id}", "/jobs/{jobId}", body=None, path_params={"jobId": job_id})
+    check(generate_app.handler(delete, context))

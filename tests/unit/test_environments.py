@@ -5,6 +5,8 @@ production posture each environment promises (README "Environments")."""
 
 from __future__ import annotations
 
+import json
+import re
 from functools import cache
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 import cost
 import readme_tables
 from cfn_render import Rendered, RenderError, Unresolved, render
+from shared.api import MAX_BODY_BYTES
 from tests.templates import FUNCTIONS, load, root
 
 ENVS = ("dev", "staging", "prod")
@@ -205,6 +208,14 @@ def test_memory_concurrency_tracing_and_log_retention_follow_the_environment(nam
         assert "ReservedConcurrentExecutions" not in worker
     for log_group in everything(rendered, "AWS::Logs::LogGroup").values():
         assert int(log_group["Properties"]["RetentionInDays"]) == row["LogRetentionDays"]
+    # The API functions' ceilings, so that a flood on one route cannot take the
+    # account's concurrency from the others or the worker (none in dev).
+    for function in ("Generate", "Status", "Enhance", "Templates"):
+        reserved = rendered.props(f"{function}Function").get("ReservedConcurrentExecutions")
+        assert reserved == (row[f"{function}ReservedConcurrency"] or None), function
+    if name != "dev":
+        reserved = sum(row[f"{f}ReservedConcurrency"] for f in ("Generate", "Status", "Enhance", "Templates", "Worker"))
+        assert reserved <= 1000 - 100 - 500  # a default account (1,000) keeps 100 unreserved, and room for others
 
 
 @pytest.mark.parametrize("name", ENVS)
@@ -242,6 +253,34 @@ def test_waf_with_managed_rules_and_a_rate_rule_in_staging_and_prod(name):
     }
     assert {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"} <= managed
     assert api.props("WebAclAssociation")["WebACLArn"] == Unresolved("{GetAtt:WebAcl.Arn}")
+    # Prompts are free text: the managed rules that inspect bodies count, they do not block.
+    counted = {
+        o["Name"]
+        for r in acl["Rules"]
+        if "ManagedRuleGroupStatement" in r["Statement"]
+        for o in r["Statement"]["ManagedRuleGroupStatement"].get("RuleActionOverrides", [])
+        if o["ActionToUse"] == {"Count": {}}
+    }
+    assert {"CrossSiteScripting_BODY", "GenericLFI_BODY", "GenericRFI_BODY", "EC2MetaDataSSRF_BODY", "Log4JRCE_BODY"} <= counted
+    assert all(name.endswith("_BODY") for name in counted)
+
+
+def test_the_waf_refuses_a_body_over_the_functions_limit_with_a_413_in_the_error_contract():
+    acl = layer(env("prod"), "api").props("WebAcl")
+    rule = next(r for r in acl["Rules"] if r["Name"] == "BodyTooLarge")
+    block = rule["Action"]["Block"]["CustomResponse"]
+    assert block["ResponseCode"] == 413
+    body = json.loads(acl["CustomResponseBodies"][block["CustomResponseBodyKey"]]["Content"])
+    assert body["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert body["error"]["details"] == {"maxBytes": MAX_BODY_BYTES}
+    statement = rule["Statement"]["RegexMatchStatement"]
+    assert statement["FieldToMatch"] == {"SingleHeader": {"Name": "content-length"}}
+    pattern = re.compile(statement["RegexString"])
+    # The pattern matches exactly the lengths above the limit.
+    for length in [*range(MAX_BODY_BYTES - 2000, MAX_BODY_BYTES + 2000), 0, 1, 99_999, 999_999, 10**7, 10**12]:
+        assert bool(pattern.match(str(length))) == (length > MAX_BODY_BYTES), length
+    assert pattern.match("000" + str(MAX_BODY_BYTES + 1))
+    assert not pattern.match("abc")
 
 
 def test_the_local_emulator_target_drops_only_what_emulators_cannot_create():
@@ -361,6 +400,42 @@ def test_bedrock_access_is_the_enabled_models_and_their_inference_profiles():
     assert by_sid["InvokeEnabledInferenceProfiles"]["Resource"] == profiles
     through = by_sid["InvokeModelsThroughEnabledProfiles"]
     assert through["Condition"] == {"ArnLike": {"bedrock:InferenceProfileArn": profiles}}
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_in_the_vpc_the_roles_manage_network_interfaces_but_no_log_group_beyond_their_own(name):
+    iam = layer(env(name), "iam")
+    for logical_id, role in iam.of_type("AWS::IAM::Role").items():
+        assert not role["Properties"].get("ManagedPolicyArns"), logical_id  # no AWSLambdaVPCAccessExecutionRole
+    policies = iam.of_type("AWS::IAM::ManagedPolicy")
+    if CONFIG[name]["FunctionsInVpc"] != "true":
+        assert "FunctionNetworkInterfaces" not in policies
+        return
+    (statement,) = policies["FunctionNetworkInterfaces"]["Properties"]["PolicyDocument"]["Statement"]
+    assert all(action.startswith("ec2:") for action in statement["Action"])
+    assert len(policies["FunctionNetworkInterfaces"]["Properties"]["Roles"]) == len(FUNCTIONS)
+    for _, statement in rendered_statements(iam):
+        actions = statement.get("Action", [])
+        for action in actions if isinstance(actions, list) else [actions]:
+            if action.startswith("logs:"):
+                assert statement["Resource"] != "*", statement
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_only_the_functions_that_sign_or_delete_output_links_may_read_outputs(name):
+    iam = layer(env(name), "iam")
+    readers = {}
+    for where, statement in rendered_statements(iam):
+        actions = statement.get("Action", [])
+        for action in actions if isinstance(actions, list) else [actions]:
+            if action == "s3:GetObject" or (action == "kms:Decrypt" and "OutputsKey" in str(statement["Resource"])):
+                readers.setdefault(where.split("/")[-1], set()).add(action)
+                if action == "s3:GetObject":
+                    assert statement["Resource"].endswith("/jobs/*"), statement
+                else:
+                    assert statement["Condition"]["StringEquals"]["kms:ViaService"].startswith("s3."), statement
+    expected = {"s3:GetObject", "kms:Decrypt"} if CONFIG[name]["CustomerManagedKeys"] == "true" else {"s3:GetObject"}
+    assert readers == {"StatusRole": expected, "GenerateRole": expected}
 
 
 @pytest.mark.parametrize("boundary", ["", "arn:aws:iam::123456789012:policy/OrgBoundary"])

@@ -15,6 +15,7 @@ from generate import app as generate_app
 from prompt_templates import app as templates_app
 from shared.errors import InvalidRequest
 from shared.prompt_language import check, render
+from tests.templates import ROOT
 from tests.unit.conftest import body_of, load_event
 
 ALICE, BOB = "k1a2b3c4d5", "kbob000002"
@@ -343,3 +344,10 @@ def test_generated_templates_store_and_render_or_are_refused_clearly(aws, contex
     if job["statusCode"] == 400:
         assert body_of(job)["error"]["details"]["field"] in ("variables", "prompt")
     assert time.monotonic() - started < 2.0
+
+
+def test_the_starter_templates_are_in_the_language_and_shared():
+    seeds = json.loads((ROOT / "infrastructure" / "seed" / "templates.json").read_text())
+    for seed in seeds:
+        assert check(seed["template"]).required, seed["templateId"]
+        assert seed["shared"] is True  # a team library: every key of the deployment may use them

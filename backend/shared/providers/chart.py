@@ -165,6 +165,7 @@ class SandboxedRenderer:
     memory_mb: int = RENDER_MEMORY_MB
     seconds: float = RENDER_SECONDS
     poll_seconds: float = 0.01
+    last_peak_mb: float = 0.0  # the last render process's largest resident memory seen (make bench reads it)
 
     _one_at_a_time = threading.Lock()
 
@@ -209,6 +210,7 @@ class SandboxedRenderer:
             raise RenderFailed(f"the chart took longer than {self.seconds:g} s to render") from None
         finally:
             watcher.join(timeout=1)
+            self.last_peak_mb = peak[0]
         if over[0]:
             raise RenderFailed(
                 f"the chart needed more than {self.memory_mb} MB to render; aggregate the data or simplify the spec"
