@@ -55,6 +55,7 @@ FUNCTIONS = {
     "TemplatesFunction": ("prompt_templates.app", "dynamodb"),
     "WorkerFunction": ("worker.app", "dynamodb,s3,bedrock-runtime"),
     "DeadLetterFunction": ("worker.dead_letter", "dynamodb"),
+    "SweeperFunction": ("worker.sweeper", "dynamodb,sqs"),
 }
 LAMBDA_ENV = {
     # As in Lambda: Tracer on (it imports the X-Ray SDK and patches boto3), and

@@ -6,3 +6,7 @@ import os
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "genstack")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "genstack-test")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+from tests.moto_fixes import patch_moto_number_sums  # noqa: E402
+
+patch_moto_number_sums()

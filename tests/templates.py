@@ -11,7 +11,15 @@ from cfnlint.decode import cfn_yaml
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("network", "storage", "database", "iam", "api", "monitoring")
 FUNCTIONS = frozenset(
-    {"GenerateFunction", "StatusFunction", "EnhanceFunction", "WorkerFunction", "DeadLetterFunction", "TemplatesFunction"}
+    {
+        "GenerateFunction",
+        "StatusFunction",
+        "EnhanceFunction",
+        "WorkerFunction",
+        "DeadLetterFunction",
+        "TemplatesFunction",
+        "SweeperFunction",
+    }
 )
 
 

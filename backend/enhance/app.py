@@ -8,11 +8,11 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from enhance.service import enhance_prompt
+from enhance.service import LEASE_SECONDS, enhance_prompt
 from shared import clients
 from shared.api import caller_id, make_resolver, resolve
-from shared.budgets import BudgetLedger
 from shared.jobs import utc_now
+from shared.limits import InFlightSlots
 from shared.metrics import record_model_usage
 from shared.models import EnhanceRequest, ensure_prompt_fits
 from shared.providers import ConverseTextProvider
@@ -29,15 +29,21 @@ def enhance(request: EnhanceRequest) -> dict[str, Any]:
     settings = get_settings()
     owner = caller_id(app.current_event)
     ensure_prompt_fits(request.prompt, settings.max_prompt_chars)
-    result = enhance_prompt(
-        request.prompt,
-        request.kind,
-        owner=owner,
-        settings=settings,
-        provider=ConverseTextProvider(clients.bedrock_runtime_sync()),
-        ledger=BudgetLedger(clients.dynamodb_table(settings.budget_table), monthly_limit=settings.monthly_key_budget_usd),
-        now=utc_now(),
-    )
+    profile = clients.key_profiles().of(owner)
+    # A key's in-flight requests are bounded (by tier), so one key cannot
+    # occupy the function's reserved concurrency.
+    slots = InFlightSlots(clients.dynamodb_table(settings.budget_table), route="enhance", lease_seconds=LEASE_SECONDS)
+    with slots.hold(owner, slots=dict(settings.enhance_concurrency)[profile.tier]):
+        result = enhance_prompt(
+            request.prompt,
+            request.kind,
+            owner=owner,
+            settings=settings,
+            provider=ConverseTextProvider(clients.bedrock_runtime_sync()),
+            calls=clients.call_ledger(),
+            profile=profile,
+            now=utc_now(),
+        )
     metrics.add_metric(name="PromptsEnhanced", unit=MetricUnit.Count, value=1)
     record_model_usage({**result, "status": "SUCCEEDED"})
     if result["costUsd"]:

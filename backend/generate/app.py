@@ -15,7 +15,6 @@ from generate.idempotency import idempotency_key, idempotent_submission
 from generate.service import cancel_job, delete_job, submit_job
 from shared import clients
 from shared.api import caller_id, make_resolver, resolve
-from shared.budgets import BudgetLedger
 from shared.jobs import JobRepository, utc_now
 from shared.models import GenerateRequest
 from shared.outputs import OutputLinks
@@ -47,7 +46,8 @@ def accept(request: GenerateRequest, owner: str) -> dict[str, Any]:
         owner=owner,
         settings=settings,
         jobs=JobRepository(clients.dynamodb_table(settings.jobs_table)),
-        ledger=BudgetLedger(clients.dynamodb_table(settings.budget_table), monthly_limit=settings.monthly_key_budget_usd),
+        calls=clients.call_ledger(),
+        profile=clients.key_profiles().of(owner),
         sqs=clients.sqs(),
     )
     metrics.add_metric(name="JobsQueued", unit=MetricUnit.Count, value=1)

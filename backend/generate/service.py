@@ -11,7 +11,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from shared.budgets import BudgetLedger, call_estimate
+from shared.budgets import KeyProfile, work_bound
+from shared.costs import CallLedger, period_of
 from shared.errors import GenstackError, InvalidRequest, MonthlyBudgetExceeded, UnknownModel
 from shared.job_status import JobStatus
 from shared.jobs import JobRepository, check_job_id, iso, public_view, utc_now
@@ -47,13 +48,20 @@ def job_budget(request: GenerateRequest, settings: Settings) -> Decimal:
 
 
 def check_budgets(
-    request: GenerateRequest, *, owner: str, budget: Decimal, settings: Settings, ledger: BudgetLedger, now: datetime
+    request: GenerateRequest,
+    *,
+    owner: str,
+    budget: Decimal,
+    settings: Settings,
+    calls: CallLedger,
+    profile: KeyProfile,
+    now: datetime,
 ) -> Decimal:
     """Refuse up front a job whose worst-case cost cannot fit; returns that cost.
     (The worker enforces both budgets again, atomically, call by call.)"""
     specs = enabled_specs(settings.enabled_models)
     estimate = sum(
-        (call_estimate(specs[m], request.kind, request.prompt, request.data, settings.model_max_tokens) for m in request.models),
+        (work_bound(specs[m], request.kind, request.prompt, request.data, settings.model_max_tokens) for m in request.models),
         Decimal(0),
     )
     if estimate > budget:
@@ -62,12 +70,12 @@ def check_budgets(
             "raise budgetUsd or use fewer or cheaper models",
             details={"estimatedUsd": float(estimate), "budgetUsd": float(budget)},
         )
-    spent = ledger.spent(owner, now)
-    if spent + estimate > ledger.monthly_limit:
+    spent, _ = calls.month(owner, period_of(now))  # spent includes what is reserved now
+    limit = profile.monthly_budget_usd
+    if spent + estimate > limit:
         raise MonthlyBudgetExceeded(
-            f"this API key has spent ${spent:.6f} of its ${ledger.monthly_limit} this month; "
-            f"this job may cost up to ${estimate:.6f}",
-            details={"spentUsd": float(spent), "monthlyBudgetUsd": float(ledger.monthly_limit), "estimatedUsd": float(estimate)},
+            f"this API key has spent ${spent:.6f} of its ${limit} this month; this job may cost up to ${estimate:.6f}",
+            details={"spentUsd": float(spent), "monthlyBudgetUsd": float(limit), "estimatedUsd": float(estimate)},
         )
     return estimate
 
@@ -107,20 +115,24 @@ def submit_job(
     settings: Settings,
     jobs: JobRepository,
     template: dict[str, Any] | None = None,
-    ledger: BudgetLedger,
+    calls: CallLedger,
+    profile: KeyProfile,
     sqs: Any,
     now: Callable[[], datetime] = utc_now,
     new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
 ) -> dict[str, Any]:
-    """Record the job as QUEUED, then queue its id. Returns the stored job.
+    """Record the job as QUEUED, then queue its id, then mark it queued.
+    Returns the stored job.
 
     If the queue refuses the message, the job is marked FAILED at once (so it
-    never sits QUEUED forever) and the caller gets a 503 to retry.
+    never sits QUEUED forever) and the caller gets a 503 to retry. If this
+    function dies between the record and the send (a timeout), the job has no
+    message and no queued mark: the sweeper sends one after its grace period.
     """
     validate(request, settings)
     budget = job_budget(request, settings)
     started = now()
-    estimate = check_budgets(request, owner=owner, budget=budget, settings=settings, ledger=ledger, now=started)
+    estimate = check_budgets(request, owner=owner, budget=budget, settings=settings, calls=calls, profile=profile, now=started)
     created = iso(started)
     job: dict[str, Any] = {
         "jobId": new_id(),
@@ -144,13 +156,17 @@ def submit_job(
         job["template"] = template
     if request.data is not None:
         job["data"] = request.data
-    jobs.create(job)
+    jobs.create(job, now=started)
     try:
         sqs.send_message(QueueUrl=settings.job_queue_url, MessageBody=json.dumps({"jobId": job["jobId"]}))
     except Exception as exc:
         logger.exception("could not queue job", extra={"jobId": job["jobId"]})
         jobs.fail_unqueued(job["jobId"], reason=f"the job could not be queued ({type(exc).__name__})", now=now())
         raise QueueUnavailable("the job queue is unavailable; nothing was charged, retry the request") from exc
+    try:
+        jobs.mark_queued(job["jobId"], now=now())
+    except Exception:  # the job has its message: a sweeper's duplicate later is harmless
+        logger.exception("could not mark the job queued", extra={"jobId": job["jobId"]})
     logger.info("job queued", extra={"jobId": job["jobId"], "models": len(request.models), "promptChars": len(request.prompt)})
     return job
 

@@ -3,6 +3,7 @@ use. Domain code takes them as arguments; these are only the defaults."""
 
 from __future__ import annotations
 
+import os
 from functools import cache, lru_cache
 from typing import Any
 
@@ -10,28 +11,54 @@ import boto3
 from aws_lambda_powertools import Tracer
 from botocore.config import Config
 
+from shared.budgets import KeyProfiles
+from shared.costs import CallLedger
 from shared.settings import get_settings
 
-# Standard retry mode backs off on throttling. API-side calls get short
-# timeouts; /enhance must answer within API Gateway's 29 s.
-_AWS_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=10)
-_BEDROCK_SYNC_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=3, read_timeout=25)
+# Every AWS call's retry budget ends before its function's timeout, so that a
+# slow dependency makes a call fail (and the code handle it: a job whose queue
+# send fails is marked FAILED and answered 503) rather than the function being
+# killed in the middle. The worst case of one call is its attempts times its
+# connect and read timeouts, plus the backoffs between attempts (standard
+# retry mode: at most 2**(n-1) s before attempt n+1). tests/unit/
+# test_sdk_timeouts.py checks each function's profile against its Timeout.
+SDK_PROFILES = {
+    # API functions (10 s; /enhance 29 s): 2 x (1 + 2.5) + 1 = 8 s.
+    "api": Config(retries={"total_max_attempts": 2, "mode": "standard"}, connect_timeout=1, read_timeout=2.5),
+    # The worker and the sweeper (900 s, 300 s): 4 x (3 + 10) + 1 + 2 + 4 = 59 s.
+    "background": Config(retries={"total_max_attempts": 4, "mode": "standard"}, connect_timeout=3, read_timeout=10),
+}
+# /enhance's one Bedrock call, within API Gateway's 29 s: no retry, 2 + 20 = 22 s.
+BEDROCK_SYNC_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=2, read_timeout=20)
+BEDROCK_WORKER_CONNECT_SECONDS = 5
+
+
+def sdk_config() -> Config:
+    """The function's profile (environment SDK_TIMEOUT_PROFILE, set per function in template.yaml)."""
+    return SDK_PROFILES[os.environ.get("SDK_TIMEOUT_PROFILE", "api")]
+
+
+def worst_case_seconds(config: Config) -> float:
+    """How long one call with this configuration can take, all retries included."""
+    attempts = config.retries.get("total_max_attempts", 1)
+    backoffs = sum(min(20, 2 ** (n - 1)) for n in range(1, attempts))
+    return attempts * (config.connect_timeout + config.read_timeout) + backoffs
 
 
 @cache
 def dynamodb_table(name: str) -> Any:
-    return boto3.resource("dynamodb", config=_AWS_CONFIG).Table(name)
+    return boto3.resource("dynamodb", config=sdk_config()).Table(name)
 
 
 @lru_cache(maxsize=1)
 def sqs() -> Any:
-    return boto3.client("sqs", config=_AWS_CONFIG)
+    return boto3.client("sqs", config=sdk_config())
 
 
 @lru_cache(maxsize=1)
 def s3() -> Any:
     """Also the signer of the output links: SigV4, which every region takes."""
-    return boto3.client("s3", config=_AWS_CONFIG.merge(Config(signature_version="s3v4")))
+    return boto3.client("s3", config=sdk_config().merge(Config(signature_version="s3v4")))
 
 
 @lru_cache(maxsize=1)
@@ -40,14 +67,30 @@ def bedrock_runtime() -> Any:
     botocore's own: the worker retries with jittered backoff (worker.service)."""
     timeout = get_settings().model_call_timeout_seconds
     return boto3.client(
-        "bedrock-runtime", config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=timeout)
+        "bedrock-runtime",
+        config=Config(retries={"total_max_attempts": 1}, connect_timeout=BEDROCK_WORKER_CONNECT_SECONDS, read_timeout=timeout),
     )
 
 
 @lru_cache(maxsize=1)
 def bedrock_runtime_sync() -> Any:
     """For /enhance: must answer within API Gateway's 29 s integration timeout."""
-    return boto3.client("bedrock-runtime", config=_BEDROCK_SYNC_CONFIG)
+    return boto3.client("bedrock-runtime", config=BEDROCK_SYNC_CONFIG)
+
+
+def call_ledger() -> CallLedger:
+    """The call records and the monthly ledger of this deployment."""
+    settings = get_settings()
+    return CallLedger(
+        dynamodb_table(settings.cost_table), dynamodb_table(settings.budget_table), retention_days=settings.cost_retention_days
+    )
+
+
+@lru_cache(maxsize=1)
+def key_profiles() -> KeyProfiles:
+    """Each key's tier and budget, cached in this execution environment (one per environment)."""
+    settings = get_settings()
+    return KeyProfiles(dynamodb_table(settings.budget_table), tier_budgets=settings.tier_budgets())
 
 
 def tracer() -> Tracer:

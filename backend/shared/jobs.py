@@ -1,6 +1,11 @@
 """The Jobs table: creation, the worker's claim (a lease), per-model results and
 the final transition, each a conditional write so that retries and duplicate
-deliveries cannot move a job backwards or record a result twice."""
+deliveries cannot move a job backwards or record a result twice.
+
+While a job is not finished it carries the sweep-index keys (sweep, sweepAt):
+the time at which, if nothing has moved it, the sweeper looks at it: a QUEUED
+job's grace for its queue message, a RUNNING job's lease. Finishing removes
+them, so the index holds only unfinished jobs."""
 
 from __future__ import annotations
 
@@ -13,6 +18,16 @@ from typing import Any
 from shared.dynamo import if_condition
 from shared.errors import InvalidRequest, JobNotFound
 from shared.job_status import JobStatus
+
+SWEEP_INDEX = "sweep-index"
+SWEEP = "due"
+# How long a new job may wait for its queue message to be confirmed sent
+# before the sweeper sends one itself.
+QUEUE_GRACE_SECONDS = 600
+# A queued message lives 4 days (the queue's MessageRetentionPeriod); a job
+# still QUEUED after that never ran and is failed by the sweeper.
+QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
+MAX_CLAIMS = 3  # the deliveries a job gets (the queue's maxReceiveCount); the next one abandons it
 
 
 def check_job_id(job_id: str) -> None:
@@ -51,8 +66,66 @@ class JobRepository:
     def __init__(self, table: Any) -> None:
         self._table = table
 
-    def create(self, job: dict[str, Any]) -> None:
-        self._table.put_item(Item=to_dynamo(job), ConditionExpression="attribute_not_exists(jobId)")
+    def create(self, job: dict[str, Any], *, now: datetime | None = None) -> None:
+        """A new job, QUEUED, on the sweeper's list from its grace period on."""
+        now = now or utc_now()
+        item = {**job, "sweep": SWEEP, "sweepAt": int(now.timestamp()) + QUEUE_GRACE_SECONDS}
+        self._table.put_item(Item=to_dynamo(item), ConditionExpression="attribute_not_exists(jobId)")
+
+    def mark_queued(self, job_id: str, *, now: datetime) -> bool:
+        """Its queue message was sent: the sweeper leaves it alone until the
+        message could have expired."""
+        written = if_condition(
+            self._table.update_item,
+            Key={"jobId": job_id},
+            UpdateExpression="SET queuedAt = :now, sweepAt = :expiry",
+            ConditionExpression="#status = :queued",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":now": iso(now),
+                ":expiry": int(now.timestamp()) + QUEUE_RETENTION_SECONDS,
+                ":queued": JobStatus.QUEUED.value,
+            },
+        )
+        return written is not None
+
+    def requeued(self, job_id: str, *, now: datetime, next_look: int) -> bool:
+        """The sweeper sent the job a message: when to look again."""
+        written = if_condition(
+            self._table.update_item,
+            Key={"jobId": job_id},
+            UpdateExpression=(
+                "SET queuedAt = if_not_exists(queuedAt, :now), sweepAt = :next, requeues = if_not_exists(requeues, :zero) + :one"
+            ),
+            ConditionExpression="#status IN (:queued, :running)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":now": iso(now),
+                ":next": next_look,
+                ":queued": JobStatus.QUEUED.value,
+                ":running": JobStatus.RUNNING.value,
+                ":zero": 0,
+                ":one": 1,
+            },
+        )
+        return written is not None
+
+    def due(self, *, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
+        """Unfinished jobs whose sweep time has passed (keys only), oldest first."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "IndexName": SWEEP_INDEX,
+            "KeyConditionExpression": "sweep = :due AND sweepAt < :now",
+            "ExpressionAttributeValues": {":due": SWEEP, ":now": int(now.timestamp())},
+            "Limit": min(limit, 100),
+        }
+        while len(items) < limit:
+            page = self._table.query(**kwargs)
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return items[:limit]
 
     def delete(self, job_id: str, *, owner: str) -> bool:
         """Remove the owner's job record; False if there is none (or not theirs)."""
@@ -94,30 +167,34 @@ class JobRepository:
         response = self._table.query(**kwargs)
         return response.get("Items", []), response.get("LastEvaluatedKey")
 
-    def claim(self, job_id: str, *, now: datetime, lease_seconds: int) -> dict[str, Any] | None:
+    def claim(self, job_id: str, *, now: datetime, lease_seconds: int, max_claims: int = MAX_CLAIMS) -> dict[str, Any] | None:
         """QUEUED -> RUNNING, or take over a RUNNING job whose lease has expired
-        (its worker died). Returns the job as claimed, or None if it is not
-        ours to run (finished, or running under a live lease, or unknown)."""
+        (its worker died), while it has claims left. Returns the job as
+        claimed (`attempts` is this claim's number), or None if it is not ours
+        to run (finished, running under a live lease, out of claims, unknown)."""
         now_epoch = int(now.timestamp())
+        lease = now_epoch + lease_seconds
         response = if_condition(
             self._table.update_item,
             Key={"jobId": job_id},
             UpdateExpression=(
-                "SET #status = :running, leaseUntil = :lease, updatedAt = :now, "
+                "SET #status = :running, leaseUntil = :lease, sweepAt = :lease, updatedAt = :now, "
                 "startedAt = if_not_exists(startedAt, :now), attempts = if_not_exists(attempts, :zero) + :one"
             ),
             ConditionExpression=(
-                "attribute_exists(jobId) AND (#status = :queued OR (#status = :running AND leaseUntil < :now_epoch))"
+                "attribute_exists(jobId) AND (attribute_not_exists(attempts) OR attempts < :max) "
+                "AND (#status = :queued OR (#status = :running AND leaseUntil < :now_epoch))"
             ),
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={
                 ":running": JobStatus.RUNNING.value,
                 ":queued": JobStatus.QUEUED.value,
-                ":lease": now_epoch + lease_seconds,
+                ":lease": lease,
                 ":now": iso(now),
                 ":now_epoch": now_epoch,
                 ":zero": 0,
                 ":one": 1,
+                ":max": max_claims,
             },
             ReturnValues="ALL_NEW",
         )
@@ -171,7 +248,7 @@ class JobRepository:
         written = if_condition(
             self._table.update_item,
             Key={"jobId": job_id},
-            UpdateExpression=f"SET {', '.join(sets)} REMOVE leaseUntil",
+            UpdateExpression=f"SET {', '.join(sets)} REMOVE leaseUntil, sweep, sweepAt",
             ConditionExpression=condition,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
@@ -184,10 +261,14 @@ class JobRepository:
             raise ValueError(f"{status.value} is not a terminal status")
         return self._end(job_id, status, from_=(JobStatus.RUNNING,), now=now, error=error, cost_usd=cost_usd)
 
-    def abandon(self, job_id: str, *, reason: str, now: datetime) -> bool:
+    def abandon(self, job_id: str, *, reason: str, now: datetime, cost_usd: Decimal | None = None) -> bool:
         """QUEUED or RUNNING -> FAILED, for a job no worker will run again (its
-        message was dead-lettered). False if it had already finished."""
-        return self._end(job_id, JobStatus.FAILED, from_=(JobStatus.QUEUED, JobStatus.RUNNING), now=now, error=reason)
+        message was dead-lettered, its claims are used up, or it never got a
+        message), with what its calls cost. False if it had already finished.
+        (shared.recovery.abandon settles its money first.)"""
+        return self._end(
+            job_id, JobStatus.FAILED, from_=(JobStatus.QUEUED, JobStatus.RUNNING), now=now, error=reason, cost_usd=cost_usd
+        )
 
     def cancel(self, job_id: str, *, owner: str, now: datetime) -> bool:
         """QUEUED or RUNNING -> CANCELLED, for the job's owner; False otherwise."""

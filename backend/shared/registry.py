@@ -35,14 +35,6 @@ class ModelSpec:
         """The output tokens a call asks for: the deployment's cap, within the model's."""
         return min(deployment_max_tokens, self.max_output_tokens)
 
-    def estimate_usd(self, prompt_chars: int, deployment_max_tokens: int, *, calls: int = 1) -> Decimal:
-        """The most a call can cost: one image, or a prompt of at most one token
-        per three characters (English averages about four) and every output token
-        used; `calls` for work that may take more than one call (a chart's repair)."""
-        if self.kind == "image":
-            return self.cost_usd(0, 0, images=1)
-        return self.cost_usd(-(-prompt_chars // 3), self.output_limit(deployment_max_tokens)) * calls
-
     def cost_usd(self, input_tokens: int, output_tokens: int, images: int = 0) -> Decimal:
         cost = (self.input_per_1k * input_tokens + self.output_per_1k * output_tokens) / 1000 + self.per_image * images
         return cost.quantize(Decimal("0.00000001"))

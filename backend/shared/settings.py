@@ -18,7 +18,7 @@ class Settings:
     budget_table: str
     templates_table: str
     max_job_budget_usd: Decimal
-    monthly_key_budget_usd: Decimal
+    monthly_key_budget_usd: Decimal  # the standard tier's
     cost_retention_days: int
     outputs_bucket: str
     job_queue_url: str
@@ -32,6 +32,9 @@ class Settings:
     model_call_attempts: int
     job_lease_seconds: int
     output_link_seconds: int = 3600
+    free_key_monthly_budget_usd: Decimal = Decimal("1.00")
+    # In-flight /enhance requests one key may have, by tier.
+    enhance_concurrency: tuple[tuple[str, int], ...] = (("standard", 4), ("free", 1))
     job_retention_days: int = 0
     cors_allowed_origins: tuple[str, ...] = ()
 
@@ -49,6 +52,7 @@ class Settings:
             # A job's budget defaults to, and may not exceed, the deployment maximum.
             max_job_budget_usd=Decimal(env.get("MAX_JOB_BUDGET_USD", "1.00")),
             monthly_key_budget_usd=Decimal(env.get("MONTHLY_KEY_BUDGET_USD", "50.00")),
+            free_key_monthly_budget_usd=Decimal(env.get("FREE_KEY_MONTHLY_BUDGET_USD", "1.00")),
             cost_retention_days=int(env.get("COST_RETENTION_DAYS", "400")),
             outputs_bucket=env.get("OUTPUTS_BUCKET", ""),
             job_queue_url=env.get("JOB_QUEUE_URL", ""),
@@ -74,6 +78,9 @@ class Settings:
             # Browser origins that may call the API (template parameter CorsAllowedOrigins).
             cors_allowed_origins=tuple(o.strip() for o in env.get("CORS_ALLOWED_ORIGINS", "").split(",") if o.strip()),
         )
+
+    def tier_budgets(self) -> dict[str, Decimal]:
+        return {"standard": self.monthly_key_budget_usd, "free": self.free_key_monthly_budget_usd}
 
 
 @lru_cache(maxsize=1)

@@ -1,5 +1,6 @@
 """GET /status/{jobId}: a job as its owner sees it. GET /jobs: the caller's jobs,
-newest first, a page at a time. GET /health: liveness."""
+newest first, a page at a time. GET /usage: the caller's spend, reservations
+and budget left, by month and model. GET /health: liveness."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared import clients
 from shared.api import caller_id, make_resolver, resolve
 from shared.errors import InvalidRequest
-from shared.jobs import JobRepository, listing_view, public_view
+from shared.jobs import JobRepository, listing_view, public_view, utc_now
 from shared.outputs import OutputLinks
 from shared.settings import get_settings
+from shared.usage import usage_view
 
 logger = Logger()
 tracer = clients.tracer()  # X-Ray
@@ -80,6 +82,19 @@ def list_jobs(
         token=next_token,
         jobs=JobRepository(clients.dynamodb_table(settings.jobs_table)),
         index=settings.jobs_owner_index,
+    )
+
+
+@app.get("/usage")
+def usage(
+    from_: Annotated[
+        str | None, Query(alias="from", max_length=7, description="First month, YYYY-MM (default: this month).")
+    ] = None,
+    to: Annotated[str | None, Query(max_length=7, description="Last month, YYYY-MM (default: from, or this month).")] = None,
+) -> dict[str, Any]:
+    owner = caller_id(app.current_event)
+    return usage_view(
+        owner, calls=clients.call_ledger(), profile=clients.key_profiles().of(owner), first=from_, last=to, now=utc_now()
     )
 
 

@@ -13,8 +13,6 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import clients
-from shared.budgets import BudgetLedger
-from shared.costs import CostLedger
 from shared.jobs import JobRepository
 from shared.metrics import record_model_usage
 from shared.providers import ChartProvider, ConverseTextProvider, InvokeImageProvider
@@ -37,12 +35,14 @@ def job_id_of(record: SQSRecord) -> str:
     return job_id
 
 
-def runner() -> JobRunner:
+def runner(context: LambdaContext | None = None) -> JobRunner:
     settings = get_settings()
     return JobRunner(
         jobs=JobRepository(clients.dynamodb_table(settings.jobs_table)),
-        costs=CostLedger(clients.dynamodb_table(settings.cost_table), retention_days=settings.cost_retention_days),
-        ledger=BudgetLedger(clients.dynamodb_table(settings.budget_table), monthly_limit=settings.monthly_key_budget_usd),
+        calls=clients.call_ledger(),
+        profiles=clients.key_profiles(),
+        # Lambda's own deadline: no retry is started that could not end before it.
+        time_left=(lambda: context.get_remaining_time_in_millis() / 1000) if context else None,
         providers={
             "converse": ConverseTextProvider(clients.bedrock_runtime()),
             "invoke-image": InvokeImageProvider(clients.bedrock_runtime()),
@@ -53,10 +53,11 @@ def runner() -> JobRunner:
     )
 
 
-def record_handler(record: SQSRecord) -> None:
+def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
+    """One job. Powertools passes the invocation's context (its remaining time)."""
     job_id = job_id_of(record)
     tracer.put_annotation(key="jobId", value=job_id)  # find a job's trace by its id
-    outcome = runner().run(job_id)
+    outcome = runner(lambda_context).run(job_id)
     metrics.add_metric(name=f"Jobs{outcome.status.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ModelCalls", unit=MetricUnit.Count, value=outcome.ran_models)
     for call in outcome.calls:

@@ -1,7 +1,9 @@
 """Consumer of the job queue's dead-letter queue. A message lands there after
 every delivery failed (the worker crashed, timed out or ran out of memory each
 time); no worker will run its job again, so the job is marked FAILED with the
-reason, and counted (metric JobsDeadLettered, which has its own alarm)."""
+reason and the cost of every call its runs made (a dead run's open
+reservations are charged first, shared.recovery), and counted (metric
+JobsDeadLettered, which has its own alarm)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import clients
+from shared.costs import CallLedger
 from shared.jobs import JobRepository, utc_now
+from shared.recovery import abandon
 from shared.settings import get_settings
 from worker.app import job_id_of
 
@@ -24,7 +28,7 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def abandon_job(record: SQSRecord, jobs: JobRepository) -> bool:
+def abandon_job(record: SQSRecord, jobs: JobRepository, calls: CallLedger) -> bool:
     """Fail the record's job; False for a malformed message or a finished job."""
     deliveries = record.attributes.approximate_receive_count
     try:
@@ -35,14 +39,14 @@ def abandon_job(record: SQSRecord, jobs: JobRepository) -> bool:
         logger.error("malformed message dead-lettered", extra={"messageId": record.message_id, "body": record.body[:1000]})
         return False
     reason = f"abandoned: every delivery of the job failed ({deliveries}); the worker crashed or timed out each time"
-    failed = jobs.abandon(job_id, reason=reason, now=utc_now())
+    failed = abandon(job_id, jobs=jobs, calls=calls, now=utc_now(), reason=reason)
     logger.warning("dead-lettered job", extra={"jobId": job_id, "deliveries": deliveries, "markedFailed": failed})
     return failed
 
 
 def record_handler(record: SQSRecord) -> None:
     settings = get_settings()
-    abandon_job(record, JobRepository(clients.dynamodb_table(settings.jobs_table)))
+    abandon_job(record, JobRepository(clients.dynamodb_table(settings.jobs_table)), clients.call_ledger())
     metrics.add_metric(name="JobsDeadLettered", unit=MetricUnit.Count, value=1)
 
 

@@ -1,5 +1,13 @@
-"""Running a job: claim it, call its models in parallel, store every output in
-S3 and every result in the job, then move it to a terminal status."""
+"""Running a job: claim it, settle what a dead predecessor left, reserve each
+model's calls, call the models in parallel, store every output in S3 and every
+result in the job, then move it to a terminal status.
+
+Money is exact whatever dies when (shared.costs): every call has its record
+before it starts, and every record and the key's ledger change together. A
+takeover (the previous claim's lease has expired, so its worker is dead)
+first turns that worker's open reservations into UNCONFIRMED charges, then
+resumes with the models that have no result; their calls get new call ids, so
+a model paid for twice (its first answer died with the worker) shows twice."""
 
 from __future__ import annotations
 
@@ -8,19 +16,21 @@ import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from shared.budgets import ZERO, BudgetLedger, JobBudget, call_estimate
-from shared.costs import CostLedger
+from shared.budgets import ZERO, JobBudget, KeyProfiles, first_call_bound, text_call_bound, work_bound
+from shared.costs import Call, CallLedger, Usage, call_id, period_of
 from shared.job_status import JobStatus
-from shared.jobs import JobRepository, from_dynamo, utc_now
+from shared.jobs import MAX_CLAIMS, JobRepository, from_dynamo, utc_now
 from shared.providers import Generation, ModelCallError, Provider
+from shared.providers.chart import SYSTEM as CHART_SYSTEM
 from shared.providers.chart import chart_request
+from shared.recovery import abandon
 from shared.registry import ModelSpec, enabled_specs
 from shared.settings import Settings
 
@@ -45,21 +55,6 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         return min(self.max_delay, self.base_delay * 2 ** (attempt - 1)) * rand()
-
-
-def call_with_retries(
-    call: Callable[[], Generation], policy: RetryPolicy, *, sleep: Callable[[float], None] = time.sleep
-) -> Generation:
-    for attempt in range(1, policy.attempts + 1):
-        try:
-            return call()
-        except ModelCallError as exc:
-            if not exc.retryable or attempt == policy.attempts:
-                raise
-            delay = policy.delay(attempt)
-            logger.info("model call retried", extra={"code": exc.code, "attempt": attempt, "delaySeconds": round(delay, 2)})
-            sleep(delay)
-    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 @dataclass(frozen=True)
@@ -102,32 +97,63 @@ def failure_reason(status: JobStatus, results: dict[str, Any], models: list[str]
     return f"{prefix} - " + "; ".join(problems)
 
 
+class BudgetReached(ModelCallError):
+    def __init__(self, message: str) -> None:
+        super().__init__("BUDGET_EXCEEDED", message, retryable=False, public=True)
+
+
+@dataclass
+class Work:
+    """One model's part of a job in this claim: its reserved first call, the
+    calls made since, and what they cost."""
+
+    job: dict[str, Any]
+    model: str
+    spec: ModelSpec
+    claim: int
+    worst: Decimal  # held on the job's budget for the whole work
+    first: Call
+    spent: Decimal = ZERO
+    calls: int = 0
+    extra: Decimal = ZERO  # held on the job's budget beyond `worst` (a retry after an unknown outcome)
+    started: set[str] = field(default_factory=set)  # call ids whose request went out
+    allowance: Decimal = ZERO  # what of `worst` later calls may still use (a chart's repair)
+
+    def __post_init__(self) -> None:
+        self.allowance = self.worst - self.first.reserved
+
+
 class JobRunner:
     def __init__(
         self,
         *,
         jobs: JobRepository,
-        costs: CostLedger,
-        ledger: BudgetLedger,
+        calls: CallLedger,
+        profiles: KeyProfiles,
         providers: dict[str, Provider],
         s3: Any,
         settings: Settings,
         now: Callable[[], datetime] = utc_now,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        time_left: Callable[[], float] | None = None,
     ) -> None:
         self._jobs = jobs
-        self._costs = costs
-        self._ledger = ledger
-        self._providers = providers  # by the registry's "api" of a model
+        self._calls = calls
+        self._profiles = profiles
+        self._providers = providers  # by the registry's "api" of a model, and "chart"
         self._s3 = s3
         self._settings = settings
         self._now = now
         self._retry = retry or RetryPolicy(attempts=settings.model_call_attempts)
         self._sleep = sleep
+        # Seconds before the function's own timeout (Lambda's remaining time);
+        # a retry that could not finish before it is not started.
+        self._time_left = time_left or (lambda: float("inf"))
 
+    # ------------------------------------------------------------------ run
     def run(self, job_id: str) -> RunOutcome:
-        job = self._jobs.claim(job_id, now=self._now(), lease_seconds=self._settings.job_lease_seconds)
+        job = self._jobs.claim(job_id, now=self._now(), lease_seconds=self._settings.job_lease_seconds, max_claims=MAX_CLAIMS)
         if job is None:
             return self._not_claimed(job_id)
         try:
@@ -137,10 +163,11 @@ class JobRunner:
             # the job with the reason so it never stays RUNNING; if even that
             # write fails, the exception reaches SQS and the message is retried.
             logger.exception("job run failed", extra={"jobId": job_id})
+            self._settle_own_open(job)
             self._jobs.finish(
                 job_id,
                 JobStatus.FAILED,
-                cost_usd=self._costs.spent_on(job_id),
+                cost_usd=self._calls.spent_on(job_id),
                 now=self._now(),
                 error=f"internal error: {type(exc).__name__}",
             )
@@ -151,96 +178,224 @@ class JobRunner:
         if current is None:
             logger.warning("message for an unknown job; dropped", extra={"jobId": job_id})
             return RunOutcome(job_id, "UNKNOWN_JOB")
+        now = self._now()
+        expired = current["status"] == JobStatus.RUNNING.value and int(current.get("leaseUntil", 0)) < now.timestamp()
+        if expired and int(current.get("attempts", 0)) >= MAX_CLAIMS:
+            # Every claim died: nothing will finish it but this.
+            reason = f"abandoned: all {MAX_CLAIMS} runs of the job died (timed out, out of memory or killed)"
+            if abandon(job_id, jobs=self._jobs, calls=self._calls, now=now, reason=reason):
+                logger.warning("job abandoned after its claims", extra={"jobId": job_id})
+                return RunOutcome(job_id, JobStatus.FAILED.value)
         logger.info("job not claimed", extra={"jobId": job_id, "status": current["status"]})
         return RunOutcome(job_id, current["status"])
 
     def _run_claimed(self, job: dict[str, Any]) -> RunOutcome:
         if "data" in job:  # chart records come back from DynamoDB with Decimals
             job = {**job, "data": from_dynamo(job["data"])}
-        job_id = job["jobId"]
+        job_id, claim = job["jobId"], int(job["attempts"])
+        now = self._now()
+        if claim > 1:
+            resolved = self._calls.resolve_dead(job_id, now=now, reason=f"run {claim - 1} of the job died with the call open")
+            if resolved:
+                logger.warning("took over a dead run's open calls", extra={"jobId": job_id, "unconfirmed": resolved})
         models: list[str] = list(job["models"])
         done = job.get("results", {})
         pending = [m for m in models if m not in done]  # a taken-over job resumes
         registry = enabled_specs(tuple(models))  # also resolves inference-profile IDs
-        logger.info("job running", extra={"jobId": job_id, "models": len(models), "pending": len(pending)})
+        logger.info("job running", extra={"jobId": job_id, "models": len(models), "pending": len(pending), "claim": claim})
 
-        # Reserve each call's worst case before any call starts: what does not
-        # fit the job's or the key's budget is skipped, in the job's model
-        # order; the rest runs in parallel.
         budget = JobBudget(
-            Decimal(str(job.get("budgetUsd", self._settings.max_job_budget_usd))), spent=self._costs.spent_on(job_id)
+            Decimal(str(job.get("budgetUsd", self._settings.max_job_budget_usd))), spent=self._calls.spent_on(job_id)
         )
-        kind = job.get("kind", "text")
-        max_tokens = self._settings.model_max_tokens
-        estimates = {m: call_estimate(registry[m], kind, job["prompt"], job.get("data"), max_tokens) for m in pending}
-        spent_before = budget.spent
-        to_run, on_ledger = self._reserve_all(job, budget, estimates, registry)
-        try:
-            if to_run:
-                with ThreadPoolExecutor(max_workers=len(to_run), thread_name_prefix="model") as pool:
-                    # Each thread records its own result as soon as its call ends.
-                    calls = [pool.submit(self._run_call, job, m, registry[m], estimate, budget) for m, estimate in to_run]
-                    for call in calls:
-                        call.result()
-        finally:
-            # One ledger write settles every reservation of this run to what the
-            # calls really cost (failed calls cost nothing).
-            self._ledger.adjust(job["owner"], (budget.spent - spent_before) - on_ledger, self._now())
+        limit = self._profiles.of(job["owner"]).monthly_budget_usd
+        work = self._reserve_all(job, claim, pending, registry, budget, limit, now)
+        if work:
+            with ThreadPoolExecutor(max_workers=len(work), thread_name_prefix="model") as pool:
+                # Each thread records its own result as soon as its work ends.
+                for done_work in [pool.submit(self._run_work, w, budget) for w in work]:
+                    done_work.result()
 
         current = self._jobs.get(job_id) or job
         results = current.get("results", {})
         status = final_status(results, models)
-        spent = self._costs.spent_on(job_id)
+        spent = self._calls.spent_on(job_id)
         if not self._jobs.finish(job_id, status, cost_usd=spent, now=self._now(), error=failure_reason(status, results, models)):
             # No longer RUNNING: cancelled by its owner while the calls ran (it
-            # stays CANCELLED and shows what they cost), or ended by another path.
+            # stays CANCELLED and shows what they cost), deleted, or ended by another path.
             self._jobs.record_cancelled_cost(job_id, spent, now=self._now())
             ended = (self._jobs.get(job_id) or {}).get("status", JobStatus.CANCELLED.value)
             logger.info("job ended elsewhere while it ran", extra={"jobId": job_id, "status": ended})
-            return RunOutcome(job_id, ended, ran_models=len(to_run), calls=self._calls_of(results, to_run))
-        logger.info("job finished", extra={"jobId": job_id, "status": status.value})
-        return RunOutcome(job_id, status.value, ran_models=len(to_run), calls=self._calls_of(results, to_run))
+            return RunOutcome(job_id, ended, ran_models=len(work), calls=self._calls_of(results, work))
+        logger.info("job finished", extra={"jobId": job_id, "status": status.value, "costUsd": str(spent)})
+        return RunOutcome(job_id, status.value, ran_models=len(work), calls=self._calls_of(results, work))
 
     @staticmethod
-    def _calls_of(results: dict[str, Any], to_run: list[tuple[str, Decimal]]) -> tuple[dict[str, Any], ...]:
-        return tuple(results[m] for m, _ in to_run if m in results)
+    def _calls_of(results: dict[str, Any], work: list[Work]) -> tuple[dict[str, Any], ...]:
+        return tuple(results[w.model] for w in work if w.model in results)
 
     def _reserve_all(
-        self, job: dict[str, Any], budget: JobBudget, estimates: dict[str, Decimal], registry: dict[str, ModelSpec]
-    ) -> tuple[list[tuple[str, Decimal]], Decimal]:
-        """Reserve the calls that fit; returns them and what was reserved on the
-        ledger. The common case, everything fits, costs one ledger write;
-        otherwise models are taken one by one in the job's order."""
-        total = sum(estimates.values(), ZERO)
-        if budget.try_reserve(total):
-            if self._ledger.try_reserve(job["owner"], total, self._now()):
-                return list(estimates.items()), total
-            budget.settle(total, ZERO)
-        to_run = []
-        for model, estimate in estimates.items():
-            refusal = self._reserve(job, budget, estimate)
-            if refusal:
-                self._record(job["jobId"], model, skipped(model, registry[model], refusal))
-            else:
-                to_run.append((model, estimate))
-        return to_run, sum((estimate for _, estimate in to_run), ZERO)
+        self,
+        job: dict[str, Any],
+        claim: int,
+        pending: list[str],
+        registry: dict[str, ModelSpec],
+        budget: JobBudget,
+        limit: Decimal,
+        now: datetime,
+    ) -> list[Work]:
+        """Reserve each model's first call, in the job's model order: what
+        does not fit the job's or the key's budget is SKIPPED; the rest runs."""
+        kind, max_tokens = job.get("kind", "text"), self._settings.model_max_tokens
+        lease_until = int(job["leaseUntil"])
+        work = []
+        for model in pending:
+            spec = registry[model]
+            worst = work_bound(spec, kind, job["prompt"], job.get("data"), max_tokens)
+            if not budget.try_reserve(worst):
+                reason = f"the job's budget of ${budget.budget} would be exceeded (spent ${budget.spent})"
+                self._record(job["jobId"], model, skipped(model, spec, reason))
+                continue
+            first = Call(
+                job_id=job["jobId"],
+                call_id=call_id(model, claim, 1),
+                owner=job["owner"],
+                model=model,
+                kind=kind,
+                reserved=first_call_bound(spec, kind, job["prompt"], job.get("data"), max_tokens),
+                period=period_of(now),
+                lease_until=lease_until,
+            )
+            if not self._calls.reserve(first, limit=limit, now=now):
+                budget.settle(worst, ZERO)
+                self._record(
+                    job["jobId"], model, skipped(model, spec, f"this API key's monthly budget of ${limit} would be exceeded")
+                )
+                continue
+            work.append(Work(job=job, model=model, spec=spec, claim=claim, worst=worst, first=first))
+        return work
 
-    def _run_call(self, job: dict[str, Any], model: str, spec: ModelSpec, estimate: Decimal, budget: JobBudget) -> None:
-        model, result = self._call_reserved(job, model, spec, estimate, budget)
-        if not self._record(job["jobId"], model, result):
+    # ------------------------------------------------------------- one model
+    def _run_work(self, work: Work, budget: JobBudget) -> None:
+        job, kind = work.job, work.job.get("kind", "text")
+        max_tokens = work.spec.output_limit(self._settings.model_max_tokens)
+        try:
+            if kind == "chart":
+                request = chart_request(job["prompt"], job.get("data"))
+
+                def text_call(prompt: str) -> Generation:
+                    provider = self._providers[work.spec.api]
+                    return self._metered(
+                        work,
+                        budget,
+                        lambda meta: provider.generate(
+                            work.model, prompt, system=CHART_SYSTEM, max_tokens=max_tokens, metadata=meta
+                        ),
+                        estimate=text_call_bound(work.spec, prompt=prompt, system=CHART_SYSTEM, max_tokens=max_tokens),
+                    )
+
+                generation = self._providers["chart"].generate(work.model, request, max_tokens=max_tokens, call=text_call)
+            else:
+                provider = self._providers[work.spec.api]
+                generation = self._metered(
+                    work,
+                    budget,
+                    lambda meta: provider.generate(work.model, job["prompt"], max_tokens=max_tokens, metadata=meta),
+                    estimate=work.first.reserved,
+                )
+        except ModelCallError as exc:
+            detail = exc.message[:500]  # the provider's own text: for the log, not the caller
+            logger.warning(
+                "model call failed", extra={"jobId": job["jobId"], "model": work.model, "code": exc.code, "detail": detail}
+            )
+            self._close_unstarted(work)
+            error = {"code": exc.code, "message": exc.public[:500]}
+            result = {"model": work.model, "kind": kind, "status": "FAILED", "costUsd": float(work.spent), "error": error}
+        else:
+            keys, versions = self._store(job["jobId"], generation)
+            result = {**self._result(kind, generation, keys, work.spent), "versions": versions}
+        finally:
+            budget.settle(work.worst + work.extra, work.spent)
+        if not self._record(job["jobId"], work.model, result):
             # The job was cancelled or deleted while the call ran: nothing may
             # keep its output (DELETE /jobs must leave no object behind).
             self._discard(result.get("versions", {}))
 
-    def _reserve(self, job: dict[str, Any], budget: JobBudget, estimate: Decimal) -> str | None:
-        """Reserve a call's worst case on both budgets; the reason if it does not fit."""
-        if not budget.try_reserve(estimate):
-            return f"the job's budget of ${budget.budget} would be exceeded (spent ${budget.spent})"
-        if not self._ledger.try_reserve(job["owner"], estimate, self._now()):
-            budget.settle(estimate, ZERO)
-            return f"this API key's monthly budget of ${self._ledger.monthly_limit} would be exceeded"
-        return None
+    def _next_call(self, work: Work, budget: JobBudget, estimate: Decimal) -> Call:
+        """The call to make now: the reserved first one, else a new reservation."""
+        work.calls += 1
+        if work.calls == 1:
+            return work.first
+        covered = min(estimate, work.allowance)  # a chart's repair fits the worst case held for it
+        work.allowance -= covered
+        if estimate > covered:
+            if not budget.try_reserve(estimate - covered):
+                raise BudgetReached(f"the job's budget of ${budget.budget} has no room for another call to {work.model}")
+            work.extra += estimate - covered
+        call = Call(
+            job_id=work.first.job_id,
+            call_id=call_id(work.model, work.claim, work.calls),
+            owner=work.first.owner,
+            model=work.model,
+            kind=work.first.kind,
+            reserved=estimate,
+            period=period_of(self._now()),
+            lease_until=work.first.lease_until,
+        )
+        limit = self._profiles.of(work.first.owner).monthly_budget_usd
+        if not self._calls.reserve(call, limit=limit, now=self._now()):
+            raise BudgetReached(f"this API key's monthly budget of ${limit} has no room for another call to {work.model}")
+        return call
 
+    def _metered(
+        self, work: Work, budget: JobBudget, send: Callable[[dict[str, str]], Generation], *, estimate: Decimal
+    ) -> Generation:
+        """One logical call with its retries, every attempt under a reservation:
+        settled to the real cost when the provider answers, released when it
+        failed unbilled, charged (UNCONFIRMED) when its outcome is unknown,
+        after which a retry needs a reservation of its own."""
+        call = self._next_call(work, budget, estimate)
+        attempt = 0
+        while True:
+            attempt += 1
+            work.started.add(call.call_id)
+            try:
+                generation = send({"genstackJobId": call.job_id, "genstackCallId": call.call_id})
+            except ModelCallError as exc:
+                last = attempt >= self._retry.attempts or not exc.retryable
+                delay = 0.0 if last else self._retry.delay(attempt)
+                out_of_time = not last and self._time_left() < delay + self._settings.model_call_timeout_seconds + 5
+                if exc.outcome_unknown:
+                    self._calls.unconfirm(call, now=self._now(), reason=exc.code)
+                    work.spent += call.reserved
+                    if last or out_of_time:
+                        raise
+                    call = self._next_call(work, budget, estimate)
+                elif last or out_of_time:
+                    self._calls.release(call, now=self._now())
+                    raise
+                logger.info("model call retried", extra={"code": exc.code, "attempt": attempt, "delaySeconds": round(delay, 2)})
+                self._sleep(delay)
+                continue
+            cost = work.spec.cost_usd(generation.input_tokens, generation.output_tokens, generation.images)
+            usage = Usage(generation.input_tokens, generation.output_tokens, generation.images)
+            self._calls.settle(call, usage, cost, now=self._now())
+            work.spent += cost
+            return generation
+
+    def _close_unstarted(self, work: Work) -> None:
+        """A first call that was reserved but never sent (the work failed before it) costs nothing."""
+        if work.first.call_id not in work.started:
+            self._calls.release(work.first, now=self._now())
+
+    def _settle_own_open(self, job: dict[str, Any]) -> None:
+        """After an unexpected error: this claim's calls still open are
+        charged (they may have been sent); nothing of them is lost."""
+        claim = f"#{int(job['attempts']):03d}#"
+        for record in self._calls.records_of(job["jobId"]):
+            if record["status"] == "RESERVED" and claim in record["callId"]:
+                self._calls.unconfirm(Call.from_record(record), now=self._now(), reason="the run failed unexpectedly")
+
+    # ------------------------------------------------------------ outputs
     def _record(self, job_id: str, model: str, result: dict[str, Any]) -> bool:
         if not self._jobs.record_result(job_id, model, result, now=self._now()):
             logger.warning("result not recorded (already recorded, or the job ended)", extra={"jobId": job_id, "model": model})
@@ -251,60 +406,6 @@ class JobRunner:
         """Remove the object versions a result no one will see had stored."""
         for key, version_id in versions.items():
             self._s3.delete_object(Bucket=self._settings.outputs_bucket, Key=key, VersionId=version_id)
-
-    def _call_reserved(
-        self, job: dict[str, Any], model: str, spec: ModelSpec, estimate: Decimal, budget: JobBudget
-    ) -> tuple[str, dict[str, Any]]:
-        """Call a model whose worst case is reserved. Its cost is recorded as
-        soon as Bedrock answers (the money is spent even if storing the output
-        fails), and the job's budget is settled to that cost (the ledger is
-        settled once for the whole run)."""
-        actual = ZERO
-        kind = job.get("kind", "text")
-        provider, prompt = self._providers[spec.api], job["prompt"]
-        if kind == "chart":
-            provider, prompt = self._providers["chart"], chart_request(job["prompt"], job.get("data"))
-        try:
-            max_tokens = spec.output_limit(self._settings.model_max_tokens)
-            try:
-                generation = call_with_retries(
-                    lambda: provider.generate(model, prompt, max_tokens=max_tokens), self._retry, sleep=self._sleep
-                )
-            except ModelCallError as exc:
-                logger.warning(
-                    "model call failed",
-                    extra={"jobId": job["jobId"], "model": model, "code": exc.code, "detail": exc.message[:500]},
-                )
-                # Work that failed after consuming tokens (a chart that stayed invalid) is billed.
-                actual = self._charge(job, model, kind, spec, exc.input_tokens, exc.output_tokens, 0)
-                error = {"code": exc.code, "message": exc.public[:500]}
-                return model, {"model": model, "kind": kind, "status": "FAILED", "costUsd": float(actual), "error": error}
-            actual = self._charge(job, model, kind, spec, generation.input_tokens, generation.output_tokens, generation.images)
-            keys, versions = self._store(job["jobId"], generation)
-            return model, {**self._result(kind, generation, keys, actual), "versions": versions}
-        finally:
-            budget.settle(estimate, actual)
-
-    def _charge(
-        self, job: dict[str, Any], model: str, kind: str, spec: ModelSpec, input_tokens: int, output_tokens: int, images: int
-    ) -> Decimal:
-        """Record what a call cost (once) and return it; nothing for nothing."""
-        cost = spec.cost_usd(input_tokens, output_tokens, images)
-        if cost == ZERO:
-            return cost
-        if not self._costs.record_call(
-            job_id=job["jobId"],
-            owner=job["owner"],
-            model=model,
-            kind=kind,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            images=images,
-            cost_usd=cost,
-            now=self._now(),
-        ):
-            logger.warning("cost already recorded", extra={"jobId": job["jobId"], "model": model})
-        return cost
 
     def _store(self, job_id: str, generation: Generation) -> tuple[dict[str, str], dict[str, str]]:
         """Every file of the output, by extension (the main one first), and

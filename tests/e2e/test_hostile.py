@@ -209,7 +209,9 @@ def test_deleting_a_job_leaves_no_object_version_and_no_record(deployment):
 
 def test_the_api_functions_stayed_within_their_memory(deployment):
     peaks = function_rss(deployment.stack_name, FUNCTIONS)
-    api = {f: mb for f, mb in peaks.items() if f in ("GenerateFunction", "TemplatesFunction", "EnhanceFunction", "StatusFunction")}
+    api = {
+        f: mb for f, mb in peaks.items() if f in ("GenerateFunction", "TemplatesFunction", "EnhanceFunction", "StatusFunction")
+    }
     assert api, f"no function process of {deployment.stack_name} found"
     assert all(mb < MEMORY_MB for mb in api.values()), api
 

@@ -53,7 +53,14 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
-    for factory in (clients.dynamodb_table, clients.sqs, clients.s3, clients.bedrock_runtime, clients.bedrock_runtime_sync):
+    for factory in (
+        clients.dynamodb_table,
+        clients.sqs,
+        clients.s3,
+        clients.bedrock_runtime,
+        clients.bedrock_runtime_sync,
+        clients.key_profiles,
+    ):
         factory.cache_clear()
     return env
 

@@ -19,7 +19,7 @@ from shared.providers.chart import (
     MAX_SPEC_BYTES,
     MAX_VIEWS,
     RENDER_SECONDS,
-    REPAIR_QUOTE_CHARS,
+    REPAIR_QUOTE_BYTES,
     SYSTEM,
     InvalidSpec,
     RenderFailed,
@@ -245,7 +245,7 @@ def test_a_spec_over_the_bounds_is_repaired_with_the_bound_named():
     generation = ChartProvider(text).generate(MODEL, "a chart", max_tokens=1000)
     assert generation.content.startswith(b"\x89PNG")
     assert f"at most {MAX_ROWS}" in text.prompts[1]
-    assert len(text.prompts[1]) < len("a chart") + REPAIR_QUOTE_CHARS + 1000  # the quoted reply is cut
+    assert len(text.prompts[1]) < len("a chart") + REPAIR_QUOTE_BYTES + 1000  # the quoted reply is cut
 
 
 def test_the_render_process_gets_no_credentials(monkeypatch, tmp_path):

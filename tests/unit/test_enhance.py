@@ -10,6 +10,7 @@ from botocore.stub import ANY
 
 from enhance import app as enhance_app
 from enhance.service import SYSTEM_PROMPTS
+from shared import clients
 from shared.jobs import utc_now
 from shared.settings import get_settings
 from tests.unit.conftest import body_of, load_event
@@ -38,7 +39,12 @@ def test_improves_a_prompt_with_the_kind_specific_system_prompt(aws, bedrock, co
             "messages": [{"role": "user", "content": [{"text": "a cat on a sofa"}]}],
             "system": [{"text": SYSTEM_PROMPTS["image"]}],
             "inferenceConfig": ANY,
+            "requestMetadata": ANY,  # the call's id: checked against its record below
         },
+    )
+    sent = {}
+    clients.bedrock_runtime_sync().meta.events.register(
+        "provide-client-params.bedrock-runtime.Converse", lambda params, **_: sent.update(params)
     )
     response = enhance_app.handler(load_event("enhance.json"), context)
     assert response["statusCode"] == 200
@@ -49,9 +55,16 @@ def test_improves_a_prompt_with_the_kind_specific_system_prompt(aws, bedrock, co
     assert body["model"] == "amazon.nova-lite-v1:0"
     # 100 x 0.00006/1k + 50 x 0.00024/1k
     assert body["costUsd"] == pytest.approx(0.000018)
-    (month,) = aws.ledger_table.scan()["Items"]  # metered: the reservation settled to the cost
-    assert month["owner"] == "k1a2b3c4d5"
-    assert float(month["spentUsd"]) == pytest.approx(0.000018)
+    # Metered like a job's call: one record, settled, and the month and the model's line agree.
+    (record,) = aws.cost_table.scan()["Items"]
+    assert record["jobId"].startswith("enhance#")
+    assert (record["status"], record["costUsd"], record["owner"]) == ("BILLED", Decimal("0.000018"), "k1a2b3c4d5")
+    assert sent["requestMetadata"] == {"genstackJobId": record["jobId"], "genstackCallId": record["callId"]}
+    items = {i["period"]: i for i in aws.ledger_table.scan()["Items"] if not i["period"].startswith("inflight")}
+    month = items[record["period"]]
+    assert (month["spentUsd"], month["reservedUsd"]) == (Decimal("0.000018"), 0)
+    line = items[f"{record['period']}#amazon.nova-lite-v1:0"]
+    assert (line["costUsd"], line["inputTokens"], line["outputTokens"], line["calls"]) == (Decimal("0.000018"), 100, 50, 1)
 
 
 @pytest.mark.parametrize(
@@ -67,7 +80,10 @@ def test_bedrock_errors_map_to_clear_statuses(aws, bedrock, context, code, statu
     response = enhance_app.handler(load_event("enhance.json"), context)
     assert response["statusCode"] == status
     assert body_of(response)["error"]["code"] == error_code
-    assert float(aws.ledger_table.scan()["Items"][0]["spentUsd"]) == 0  # a failed call costs nothing
+    (record,) = aws.cost_table.scan()["Items"]
+    assert (record["status"], record["costUsd"]) == ("RELEASED", 0)  # a failed call costs nothing
+    months = [i for i in aws.ledger_table.scan()["Items"] if len(i["period"]) == 7]
+    assert [(m["spentUsd"], m["reservedUsd"]) for m in months] == [(0, 0)]
 
 
 def test_invalid_body_is_refused_before_any_model_call(aws, bedrock, context):

@@ -159,8 +159,8 @@ def test_the_job_gets_the_default_budget_and_its_worst_case_estimate(aws, contex
     job_id = body_of(invoke(load_event("generate.json"), context))["jobId"]
     item = aws.jobs_table.get_item(Key={"jobId": job_id})["Item"]
     assert item["budgetUsd"] == Decimal("1")
-    # 34 chars -> 12 tokens in; 2048 out; Nova Micro + Nova Lite
-    expected = (12 * 0.000035 + 2048 * 0.00014 + 12 * 0.00006 + 2048 * 0.00024) / 1000
+    # 34 bytes + 64 template tokens -> at most 98 tokens in; 2048 out; Nova Micro + Nova Lite
+    expected = (98 * 0.000035 + 2048 * 0.00014 + 98 * 0.00006 + 2048 * 0.00024) / 1000
     assert float(item["estimatedUsd"]) == pytest.approx(expected)
 
 

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from shared.costs import OPEN_INDEX
+from shared.jobs import SWEEP_INDEX
 from shared.templates import SHARED_INDEX
-from tests.templates import LAYERS, layer, resources_of_type, root
+from tests.templates import FUNCTIONS, LAYERS, layer, resources_of_type, root
 
 ALL = {"template.yaml": root(), **{f"infrastructure/{n}.yaml": layer(n) for n in LAYERS}}
 SECTION_ORDER = [
@@ -104,7 +106,7 @@ def test_each_function_has_its_own_role_from_the_iam_layer():
     roles = {
         fn["Properties"]["Role"]["Fn::GetAtt"][0] + "." + fn["Properties"]["Role"]["Fn::GetAtt"][1] for fn in functions.values()
     }
-    assert len(roles) == len(functions) == 6
+    assert len(roles) == len(functions) == len(FUNCTIONS)
     assert all(r.startswith("IamStack.Outputs.") for r in roles)
 
 
@@ -131,8 +133,15 @@ def test_table_keys_ttl_and_index_match_what_the_code_uses():
     res = layer("database")["Resources"]
     jobs = res["JobsTable"]["Properties"]
     assert jobs["KeySchema"] == [{"AttributeName": "jobId", "KeyType": "HASH"}]
-    (gsi,) = jobs["GlobalSecondaryIndexes"]
-    assert [k["AttributeName"] for k in gsi["KeySchema"]] == ["owner", "createdAt"]
+    owner_index, sweep_index = jobs["GlobalSecondaryIndexes"]
+    assert [k["AttributeName"] for k in owner_index["KeySchema"]] == ["owner", "createdAt"]
+    assert sweep_index["IndexName"] == SWEEP_INDEX
+    assert [k["AttributeName"] for k in sweep_index["KeySchema"]] == ["sweep", "sweepAt"]  # shared.jobs.JobRepository.due
+    (open_index,) = res["CostTrackingTable"]["Properties"]["GlobalSecondaryIndexes"]
+    assert open_index["IndexName"] == OPEN_INDEX
+    assert [k["AttributeName"] for k in open_index["KeySchema"]] == ["openReservation", "leaseUntil"]
+    # What Call.from_record reads off the index, besides the keys.
+    assert set(open_index["Projection"]["NonKeyAttributes"]) == {"owner", "model", "kind", "reservedUsd", "period"}
     assert res["CostTrackingTable"]["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
     idem = res["IdempotencyTable"]["Properties"]
     assert idem["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]  # what Powertools expects
@@ -225,6 +234,7 @@ def test_every_route_but_health_requires_an_api_key():
         ("post", "/generate"): True,
         ("get", "/status/{jobId}"): True,
         ("get", "/jobs"): True,
+        ("get", "/usage"): True,
         ("post", "/jobs/{jobId}/cancel"): True,
         ("delete", "/jobs/{jobId}"): True,
         ("post", "/templates"): True,
@@ -240,6 +250,7 @@ def test_every_route_but_health_requires_an_api_key():
         ("options", "/jobs/{jobId}"): False,
         ("options", "/status/{jobId}"): False,
         ("options", "/jobs"): False,
+        ("options", "/usage"): False,
         ("options", "/enhance"): False,
         ("options", "/templates"): False,
         ("options", "/templates/{templateId}"): False,

@@ -14,10 +14,10 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from boto3.dynamodb.conditions import Key
 
-from shared.budgets import BudgetLedger
-from shared.costs import CostLedger
+from shared.budgets import KeyProfiles
+from shared.costs import Call, CallLedger, Usage, call_id
 from shared.jobs import JobRepository
-from shared.providers import Generation, ModelCallError
+from shared.providers import ChartProvider, Generation, ModelCallError
 from shared.settings import get_settings
 from tests.unit.conftest import load_event
 from worker import app as worker_app
@@ -35,11 +35,13 @@ class FakeProvider:
         self.replies = replies
         self.delay = delay
         self.calls: list[str] = []
+        self.metadata: list[dict | None] = []
         self._lock = threading.Lock()
 
-    def generate(self, model, prompt, *, system=None, max_tokens):
+    def generate(self, model, prompt, *, system=None, max_tokens, metadata=None):
         with self._lock:
             self.calls.append(model)
+            self.metadata.append(metadata)
         time.sleep(self.delay)
         reply = self.replies[model]
         if isinstance(reply, list):
@@ -66,25 +68,35 @@ def put_job(aws, models=(MICRO, LITE), status="QUEUED", job_id=JOB, **extra):
     )
 
 
-def runner(aws, settings, provider, now=None, sleeps=None):
+def ledger(aws, settings) -> CallLedger:
+    return CallLedger(aws.cost_table, aws.ledger_table, retention_days=settings.cost_retention_days)
+
+
+def runner(aws, settings, provider, now=None, sleeps=None, **extra):
     kwargs = {"now": now} if now else {}
     kwargs["sleep"] = (sleeps if sleeps is not None else []).append  # record backoff delays instead of waiting
-    costs = CostLedger(aws.cost_table, retention_days=settings.cost_retention_days)
-    ledger = BudgetLedger(aws.ledger_table, monthly_limit=settings.monthly_key_budget_usd)
     return JobRunner(
         jobs=JobRepository(aws.jobs_table),
-        costs=costs,
-        ledger=ledger,
+        calls=ledger(aws, settings),
+        profiles=KeyProfiles(aws.ledger_table, tier_budgets=settings.tier_budgets()),
         providers={"converse": provider, "invoke-image": provider},
         s3=aws.s3,
         settings=settings,
         **kwargs,
+        **extra,
     )
 
 
+def month_items(aws, owner="k1") -> list[dict]:
+    return [i for i in aws.ledger_table.scan()["Items"] if i["owner"] == owner and len(i["period"]) == 7]
+
+
 def month_spent(aws, owner="k1") -> float:
-    items = aws.ledger_table.scan()["Items"]
-    return sum(float(i["spentUsd"]) for i in items if i["owner"] == owner)
+    return sum(float(i["spentUsd"]) for i in month_items(aws, owner))
+
+
+def first(model: str, claim: int = 1, seq: int = 1) -> str:
+    return call_id(model, claim, seq)
 
 
 def cost_records(aws, job_id=JOB):
@@ -110,10 +122,12 @@ def test_all_models_succeed_completed_with_outputs_and_cost(aws, settings):
     # Nova Micro: 10 in x 0.000035/1k + 20 out x 0.00014/1k; Nova Lite: 10 x 0.00006/1k + 20 x 0.00024/1k
     assert float(job["costUsd"]) == pytest.approx(0.00000315 + 0.0000054)
     records = {r["callId"]: r for r in cost_records(aws)}
-    assert set(records) == {MICRO, LITE}
-    assert float(records[MICRO]["costUsd"]) == pytest.approx(0.00000315)
-    assert (records[MICRO]["inputTokens"], records[MICRO]["outputTokens"], records[MICRO]["owner"]) == (10, 20, "k1")
-    assert records[MICRO]["expiresAt"] > int(time.time()) + 399 * 86400  # TTL: the retention, 400 days
+    assert set(records) == {first(MICRO), first(LITE)}
+    micro = records[first(MICRO)]
+    assert micro["costUsd"] == Decimal("0.00000315")
+    assert (micro["status"], micro["inputTokens"], micro["outputTokens"], micro["owner"]) == ("BILLED", 10, 20, "k1")
+    assert "openReservation" not in micro  # settled: off the sweeper's index
+    assert micro["expiresAt"] > int(time.time()) + 399 * 86400  # TTL: the retention, 400 days
     assert "leaseUntil" not in job
     assert job["finishedAt"]
 
@@ -129,7 +143,11 @@ def test_one_model_failing_makes_the_job_partial_with_the_reason(aws, settings):
         "message": "this deployment may not call the model (model access is not enabled or not granted)",
     }
     assert "AccessDeniedException" in job["error"]
-    assert [r["callId"] for r in cost_records(aws)] == [MICRO]  # a failed call costs nothing
+    statuses = {r["callId"]: (r["status"], r["costUsd"]) for r in cost_records(aws)}
+    assert statuses == {
+        first(MICRO): ("BILLED", Decimal("0.00000315")),
+        first(LITE): ("RELEASED", 0),
+    }  # a failed call costs nothing
 
 
 def test_every_model_failing_fails_the_job(aws, settings):
@@ -174,22 +192,45 @@ def test_a_duplicate_while_running_does_no_work(aws, settings):
     assert provider.calls == []
 
 
-def test_a_takeover_after_a_dead_worker_calls_only_the_missing_models(aws, settings):
+def dead_claim(aws, settings, *, answered: bool):
+    """A first run of the job that died an hour ago: MICRO's result was
+    recorded; LITE's call was reserved and then, if `answered`, paid for, but
+    its result never recorded (the worker was killed during the upload), or,
+    if not, left open (killed while Bedrock was generating)."""
     put_job(aws)
-    repo = JobRepository(aws.jobs_table)
+    repo, calls = JobRepository(aws.jobs_table), ledger(aws, settings)
     long_ago = datetime.now(UTC) - timedelta(hours=1)
-    repo.claim(JOB, now=long_ago, lease_seconds=900)  # the dead worker's lease has expired
+    claimed = repo.claim(JOB, now=long_ago, lease_seconds=900)  # its lease has long expired
+    lease = int(claimed["leaseUntil"])
+    for model, cost in ((MICRO, Decimal("0.001")), (LITE, Decimal("0.002"))):
+        call = Call(JOB, first(model), "k1", model, "text", Decimal("0.01"), "2026-11", lease)
+        assert calls.reserve(call, limit=Decimal(50), now=long_ago)
+        if model == MICRO or answered:
+            calls.settle(call, Usage(5, 5), cost, now=long_ago)
     repo.record_result(JOB, MICRO, {"model": MICRO, "status": "SUCCEEDED", "costUsd": 0.001}, now=long_ago)
-    CostLedger(aws.cost_table, retention_days=30).record_call(
-        job_id=JOB, owner="k1", model=MICRO, kind="text", input_tokens=1, output_tokens=1, cost_usd=Decimal("0.001"), now=long_ago
-    )
+
+
+@pytest.mark.parametrize("answered", [True, False], ids=["killed-after-the-answer", "killed-during-the-call"])
+def test_a_takeover_calls_only_the_missing_models_and_every_paid_call_shows(aws, settings, answered):
+    dead_claim(aws, settings, answered=answered)
     provider = FakeProvider({MICRO: "never", LITE: "b"})
     outcome = runner(aws, settings, provider).run(JOB)
     assert outcome.status == "COMPLETED"
     assert provider.calls == [LITE]
-    assert sorted(r["callId"] for r in cost_records(aws)) == sorted([MICRO, LITE])  # each call recorded once
-    # The job's cost is the sum of its recorded calls: the dead worker's and this one's.
-    assert float(aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]["costUsd"]) == pytest.approx(0.001 + 0.0000054)
+    records = {r["callId"]: r for r in cost_records(aws)}
+    # The dead run's LITE call stays on the bill: billed if it was answered, else
+    # charged at its reservation (UNCONFIRMED); the takeover's call is a new record.
+    assert records[first(LITE)]["status"] == ("BILLED" if answered else "UNCONFIRMED")
+    assert records[first(LITE, claim=2)]["status"] == "BILLED"
+    assert provider.metadata == [{"genstackJobId": JOB, "genstackCallId": first(LITE, claim=2)}]
+    dead_lite = Decimal("0.002") if answered else Decimal("0.01")
+    expected = Decimal("0.001") + dead_lite + Decimal("0.0000054")
+    job = aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]
+    assert job["costUsd"] == expected == sum(r["costUsd"] for r in records.values())
+    # The dead run's calls stay in the month they were reserved in (2026-11).
+    assert {i["period"] for i in month_items(aws)} >= {"2026-11"}
+    assert sum(Decimal(str(i["spentUsd"])) for i in month_items(aws)) == expected
+    assert all(Decimal(str(i["reservedUsd"])) == 0 for i in month_items(aws))
 
 
 def test_unexpected_error_fails_the_job_instead_of_leaving_it_running(aws, settings, monkeypatch):
@@ -239,6 +280,8 @@ def test_handler_runs_the_sample_event_through_real_converse_shapes(aws, context
             "modelId": MICRO,
             "messages": [{"role": "user", "content": [{"text": "Write a haiku"}]}],
             "inferenceConfig": {"maxTokens": 2048, "temperature": 0.7},
+            # The call's id travels with it: Bedrock's invocation log can confirm a lost answer's bill.
+            "requestMetadata": {"genstackJobId": JOB, "genstackCallId": first(MICRO)},
         },
     )
     response = worker_app.handler(load_event("worker-sqs.json"), context)
@@ -271,14 +314,18 @@ def test_one_bad_record_does_not_redeliver_the_good_one(aws, context, stubbed_be
     assert job["results"][MICRO]["error"]["code"] == "AccessDeniedException"
 
 
-def test_a_call_is_recorded_once_even_if_written_twice(aws, settings):
-    ledger = CostLedger(aws.cost_table, retention_days=30)
-    now = datetime.now(UTC)
-    args = {"job_id": JOB, "owner": "k1", "model": MICRO, "kind": "text", "input_tokens": 1, "output_tokens": 2, "now": now}
-    assert ledger.record_call(**args, cost_usd=Decimal("0.1"))
-    assert not ledger.record_call(**args, cost_usd=Decimal("0.2"))
+def test_a_call_is_settled_once_even_if_settled_twice(aws, settings):
+    calls, now = ledger(aws, settings), datetime.now(UTC)
+    call = Call(JOB, first(MICRO), "k1", MICRO, "text", Decimal("0.5"), "2026-12", int(now.timestamp()) + 60)
+    assert calls.reserve(call, limit=Decimal(50), now=now)
+    with pytest.raises(RuntimeError, match="already reserved"):
+        calls.reserve(call, limit=Decimal(50), now=now)
+    assert calls.settle(call, Usage(1, 2), Decimal("0.1"), now=now)
+    assert not calls.settle(call, Usage(1, 2), Decimal("0.2"), now=now)
+    assert not calls.release(call, now=now)
     (record,) = cost_records(aws)
-    assert record["costUsd"] == Decimal("0.1")
+    assert (record["status"], record["costUsd"]) == ("BILLED", Decimal("0.1"))
+    assert calls.month("k1", "2026-12") == (Decimal("0.1"), Decimal(0))
 
 
 THROTTLED = ModelCallError("ThrottlingException", "slow down", retryable=True)
@@ -318,9 +365,10 @@ def test_backoff_is_exponential_capped_and_fully_jittered():
 
 
 # ------------------------------------------------------------------ budgets
-# Worst case of one call of "Write a haiku" (13 chars -> 5 tokens) with 2048 output tokens:
-MICRO_WORST = (5 * 0.000035 + 2048 * 0.00014) / 1000  # 0.000286895
-LITE_WORST = (5 * 0.00006 + 2048 * 0.00024) / 1000  # 0.00049182
+# Worst case of one call of "Write a haiku" (13 bytes, + 64 template tokens ->
+# at most 77 input tokens) with 2048 output tokens:
+MICRO_WORST = (77 * 0.000035 + 2048 * 0.00014) / 1000  # 0.000289415
+LITE_WORST = (77 * 0.00006 + 2048 * 0.00024) / 1000  # 0.00049614
 
 
 def test_the_job_budget_stops_calls_in_model_order(aws, settings):
@@ -365,7 +413,7 @@ def test_a_call_whose_output_cannot_be_stored_is_still_charged(aws, settings, mo
     monkeypatch.setattr(aws.s3, "put_object", s3_down)
     assert runner(aws, settings, FakeProvider({MICRO: "a"})).run(JOB).status == "FAILED"
     # Bedrock answered, so the money is spent: recorded and charged, not reserved.
-    assert [r["callId"] for r in cost_records(aws)] == [MICRO]
+    assert [(r["callId"], r["status"]) for r in cost_records(aws)] == [(first(MICRO), "BILLED")]
     assert month_spent(aws) == pytest.approx(0.00000315)
     assert float(aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]["costUsd"]) == pytest.approx(0.00000315)
 
@@ -377,7 +425,7 @@ def test_an_image_job_stores_a_png_priced_per_image(aws, monkeypatch):
     put_job(aws, models=(canvas,), kind="image")
 
     class Images:
-        def generate(self, model, prompt, *, system=None, max_tokens=0):
+        def generate(self, model, prompt, *, system=None, max_tokens=0, metadata=None):
             return Generation(model, b"\x89PNG...", "image/png", "png", 0, 0, 900, images=1)
 
     outcome = runner(aws, get_settings(), Images()).run(JOB)
@@ -392,42 +440,52 @@ def test_an_image_job_stores_a_png_priced_per_image(aws, monkeypatch):
     assert (record["images"], float(record["costUsd"])) == (1, 0.04)
 
 
+class FakeRenderer:
+    """Renders any spec that parses (the real renderer: test_chart_provider.py)."""
+
+    def render(self, spec):
+        return b"\x89PNG", "<svg/>"
+
+
+SPEC = json.dumps({"mark": "bar", "data": {"values": [{"month": "Jan", "sales": 3}]}})
+
+
+def chart_runner(aws, settings, replies):
+    text = FakeProvider({LITE: replies})
+    job_runner = runner(aws, settings, text)
+    job_runner._providers = {"converse": text, "chart": ChartProvider(text, renderer=FakeRenderer())}
+    return job_runner, text
+
+
 def test_a_chart_job_stores_png_svg_and_spec(aws, settings):
     put_job(aws, models=(LITE,), kind="chart", data=[{"month": "Jan", "sales": 3}])
-    seen = []
-
-    class Charts:
-        def generate(self, model, prompt, *, system=None, max_tokens):
-            seen.append(prompt)
-            attachments = (("svg", "image/svg+xml", b"<svg/>"), ("vl.json", "application/json", b"{}"))
-            return Generation(model, b"\x89PNG", "image/png", "png", 300, 100, 50, attachments=attachments)
-
-    providers = {"converse": FakeProvider({}), "invoke-image": FakeProvider({}), "chart": Charts()}
-    job_runner = runner(aws, settings, FakeProvider({}))
-    job_runner._providers = providers
+    job_runner, text = chart_runner(aws, settings, [SPEC])
     assert job_runner.run(JOB).status == "COMPLETED"
-    assert '"month":"Jan"' in seen[0]  # the data went to the model
     result = aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]["results"][LITE]
     assert result["kind"] == "chart"
     assert result["key"].endswith(".png")
     assert set(result["files"]) == {"svg", "vl.json"}
     assert aws.s3.get_object(Bucket="outputs", Key=result["files"]["svg"])["ContentType"] == "image/svg+xml"
+    assert [r["callId"] for r in cost_records(aws)] == [first(LITE)]
 
 
-def test_a_chart_that_stays_invalid_fails_and_its_tokens_are_billed(aws, settings):
+def test_a_chart_repair_is_its_own_paid_call_even_when_it_stays_invalid(aws, settings):
+    """Both calls of a chart that stays invalid are billed, each as its own
+    record (the repair with a reservation of its own, for the prompt it
+    really sends): the job, the records and the month agree."""
     put_job(aws, models=(LITE,), kind="chart")
-
-    class Invalid:
-        def generate(self, model, prompt, *, system=None, max_tokens):
-            raise ModelCallError("InvalidChartSpec", "no valid spec", retryable=False, input_tokens=1000, output_tokens=1000)
-
-    job_runner = runner(aws, settings, FakeProvider({}))
-    job_runner._providers = {"converse": FakeProvider({}), "chart": Invalid()}
+    job_runner, text = chart_runner(aws, settings, ["Sure! Here is a chart.", "still not a chart"])
     assert job_runner.run(JOB).status == "FAILED"
     job = aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]
     assert job["results"][LITE]["error"]["code"] == "InvalidChartSpec"
-    assert float(job["costUsd"]) == pytest.approx((1000 * 0.00006 + 1000 * 0.00024) / 1000)
-    assert month_spent(aws) == pytest.approx(float(job["costUsd"]))
+    records = {r["callId"]: r for r in cost_records(aws)}
+    assert set(records) == {first(LITE, seq=1), first(LITE, seq=2)}
+    assert all(r["status"] == "BILLED" and r["costUsd"] == Decimal("0.0000054") for r in records.values())
+    assert text.metadata[1] == {"genstackJobId": JOB, "genstackCallId": first(LITE, seq=2)}
+    # The repair's reservation was for what it sent: the request quoting the first reply.
+    repair = records[first(LITE, seq=2)]
+    assert repair["reservedUsd"] > records[first(LITE, seq=1)]["reservedUsd"]
+    assert job["costUsd"] == Decimal("0.0000108") == Decimal(str(month_spent(aws)))
 
 
 def test_a_chart_spec_bomb_fails_its_model_not_the_delivery(aws, settings, stub_bedrock):

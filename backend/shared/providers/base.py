@@ -55,7 +55,10 @@ class ModelCallError(Exception):
     a failed piece of work still consumed (a chart's calls) are carried along,
     because they are billed. `message` is for the log; `public` is what the
     caller may be shown: our own sentence for errors genstack itself raises
-    (`public=True` keeps `message`), else the code's entry in PUBLIC_MESSAGES."""
+    (`public=True` keeps `message`), else the code's entry in PUBLIC_MESSAGES.
+    `outcome_unknown`: the request reached the provider but its answer was
+    lost (a read timeout, a connection cut mid-answer): it may have been
+    billed, so its reservation is charged (UNCONFIRMED), not released."""
 
     def __init__(
         self,
@@ -66,6 +69,7 @@ class ModelCallError(Exception):
         input_tokens: int = 0,
         output_tokens: int = 0,
         public: bool = False,
+        outcome_unknown: bool = False,
     ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
@@ -74,7 +78,19 @@ class ModelCallError(Exception):
         self.input_tokens = input_tokens
         self.output_tokens = output_tokens
         self.public = message if public else public_message(code)
+        self.outcome_unknown = outcome_unknown
 
 
 class Provider(Protocol):
-    def generate(self, model: str, prompt: str, *, system: str | None = None, max_tokens: int) -> Generation: ...
+    def generate(
+        self, model: str, prompt: str, *, system: str | None = None, max_tokens: int, metadata: dict[str, str] | None = None
+    ) -> Generation:
+        """One call. `metadata` names the call (job and call id) to the
+        provider where its API takes it (Bedrock Converse requestMetadata,
+        which the model invocation log records), for reconciling bills."""
+        ...
+
+
+# Transport failures after the request was sent: the provider may have
+# answered (and billed) while the answer was lost.
+OUTCOME_UNKNOWN = frozenset({"ReadTimeoutError", "ConnectionClosedError", "ResponseStreamingError", "IncompleteReadError"})

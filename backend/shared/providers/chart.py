@@ -47,9 +47,16 @@ PNG_SCALE = 2
 # The render process: resident memory and time before it is killed.
 RENDER_MEMORY_MB = int(os.environ.get("CHART_RENDER_MEMORY_MB", "300"))
 RENDER_SECONDS = float(os.environ.get("CHART_RENDER_SECONDS", "20"))
-# How much of a first answer the repair request quotes: enough to correct a
-# spec, and a bound on what the repair call is sent (and costs).
-REPAIR_QUOTE_CHARS = 16_000
+# How much of a first answer (and of the reason it failed) the repair request
+# quotes, in UTF-8 bytes: enough to correct a spec, and a bound on what the
+# repair call is sent, so its worst case is known before the first call
+# (shared.budgets.repair_call_bound).
+REPAIR_QUOTE_BYTES = 16_000
+REPAIR_PROBLEM_BYTES = 1_000
+REPAIR_TEMPLATE = (
+    "{request}\n\nYour previous answer was:\n{quoted}\n\nIt is not usable: {problem}. "
+    "Answer again with the corrected Vega-Lite JSON spec only."
+)
 
 
 class InvalidSpec(ValueError):
@@ -66,12 +73,16 @@ def chart_request(prompt: str, data: list[dict[str, Any]] | None) -> str:
     return f"{prompt}\n\nThe data, as JSON records:\n{json.dumps(data, separators=(',', ':'))}"
 
 
+def _cut(text: str, limit: int) -> str:
+    """At most `limit` bytes of UTF-8 (never half a character)."""
+    encoded = text.encode("utf-8")
+    return text if len(encoded) <= limit else encoded[:limit].decode("utf-8", errors="ignore")
+
+
 def repair_request(request: str, reply: str, problem: str) -> str:
     """What the model is sent when its first spec was not usable."""
-    quoted = reply if len(reply) <= REPAIR_QUOTE_CHARS else reply[:REPAIR_QUOTE_CHARS] + "\n[... cut]"
-    return (
-        f"{request}\n\nYour previous answer was:\n{quoted}\n\nIt is not usable: {problem[:500]}. "
-        "Answer again with the corrected Vega-Lite JSON spec only."
+    return REPAIR_TEMPLATE.format(
+        request=request, quoted=_cut(reply, REPAIR_QUOTE_BYTES), problem=_cut(problem, REPAIR_PROBLEM_BYTES)
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.providers.base import Generation, ModelCallError
+from shared.providers.base import OUTCOME_UNKNOWN, Generation, ModelCallError
 from shared.providers.text import RETRYABLE_CODES
 from shared.registry import ModelSpec, spec_for
 
@@ -56,7 +56,11 @@ class InvokeImageProvider:
     def __init__(self, client: Any) -> None:
         self._client = client
 
-    def generate(self, model: str, prompt: str, *, system: str | None = None, max_tokens: int = 0) -> Generation:
+    def generate(
+        self, model: str, prompt: str, *, system: str | None = None, max_tokens: int = 0, metadata: dict[str, str] | None = None
+    ) -> Generation:
+        """(InvokeModel takes no request metadata: an image call is matched
+        to the invocation log by model and time.)"""
         spec = spec_for(model)
         if spec is None:
             raise ModelCallError("UnknownModel", f"{model} is not in the model registry", retryable=False, public=True)
@@ -74,7 +78,8 @@ class InvokeImageProvider:
             code = error.get("Code", "ClientError")
             raise ModelCallError(code, error.get("Message", str(exc)), retryable=code in RETRYABLE_CODES) from exc
         except BotoCoreError as exc:
-            raise ModelCallError(type(exc).__name__, str(exc), retryable=True) from exc
+            name = type(exc).__name__
+            raise ModelCallError(name, str(exc), retryable=True, outcome_unknown=name in OUTCOME_UNKNOWN) from exc
         png = image_of(spec, body)
         return Generation(
             model=model,

@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.providers.base import Generation, ModelCallError
+from shared.providers.base import OUTCOME_UNKNOWN, Generation, ModelCallError
 
 # Bedrock error codes a later identical call may get past.
 RETRYABLE_CODES = frozenset(
@@ -26,7 +26,9 @@ class ConverseTextProvider:
         self._client = client
         self._temperature = temperature
 
-    def generate(self, model: str, prompt: str, *, system: str | None = None, max_tokens: int) -> Generation:
+    def generate(
+        self, model: str, prompt: str, *, system: str | None = None, max_tokens: int, metadata: dict[str, str] | None = None
+    ) -> Generation:
         request: dict[str, Any] = {
             "modelId": model,
             "messages": [{"role": "user", "content": [{"text": prompt}]}],
@@ -34,6 +36,8 @@ class ConverseTextProvider:
         }
         if system:
             request["system"] = [{"text": system}]
+        if metadata:
+            request["requestMetadata"] = metadata
         started = time.monotonic()
         try:
             response = self._client.converse(**request)
@@ -42,7 +46,8 @@ class ConverseTextProvider:
             code = error.get("Code", "ClientError")
             raise ModelCallError(code, error.get("Message", str(exc)), retryable=code in RETRYABLE_CODES) from exc
         except BotoCoreError as exc:  # connection and read timeouts
-            raise ModelCallError(type(exc).__name__, str(exc), retryable=True) from exc
+            name = type(exc).__name__
+            raise ModelCallError(name, str(exc), retryable=True, outcome_unknown=name in OUTCOME_UNKNOWN) from exc
         elapsed_ms = int((time.monotonic() - started) * 1000)
 
         blocks = response.get("output", {}).get("message", {}).get("content", [])
