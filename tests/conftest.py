@@ -7,6 +7,6 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "genstack")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "genstack-test")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-from tests.moto_fixes import patch_moto_number_sums  # noqa: E402
+from tests.moto_fixes import patch_moto_number_sums
 
 patch_moto_number_sums()

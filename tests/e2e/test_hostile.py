@@ -18,8 +18,8 @@ import urllib.request
 import uuid
 
 import pytest
-
 from bench.coldstart import function_rss
+
 from tests.e2e.conftest import LINK_SECONDS, call, new_key, wait_for_job
 from tests.templates import FUNCTIONS
 

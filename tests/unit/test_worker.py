@@ -36,12 +36,14 @@ class FakeProvider:
         self.delay = delay
         self.calls: list[str] = []
         self.metadata: list[dict | None] = []
+        self.prompts: list[str] = []
         self._lock = threading.Lock()
 
     def generate(self, model, prompt, *, system=None, max_tokens, metadata=None):
         with self._lock:
             self.calls.append(model)
             self.metadata.append(metadata)
+            self.prompts.append(prompt)
         time.sleep(self.delay)
         reply = self.replies[model]
         if isinstance(reply, list):
@@ -461,6 +463,7 @@ def test_a_chart_job_stores_png_svg_and_spec(aws, settings):
     put_job(aws, models=(LITE,), kind="chart", data=[{"month": "Jan", "sales": 3}])
     job_runner, text = chart_runner(aws, settings, [SPEC])
     assert job_runner.run(JOB).status == "COMPLETED"
+    assert '"month":"Jan"' in text.prompts[0]  # the data went to the model
     result = aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]["results"][LITE]
     assert result["kind"] == "chart"
     assert result["key"].endswith(".png")
