@@ -51,10 +51,10 @@ docs: install ## regenerate the README's parameter, output, environment and cost
 	@.venv/bin/python $(SCRIPTS)/readme_tables.py
 	@.venv/bin/python $(SCRIPTS)/openapi.py
 
-api-key: install ## issue an API key: make api-key STACK=genstack-dev NAME=alice [TIER=free|standard]
-	@test -n "$(STACK)" -a -n "$(NAME)" || { echo "usage: make api-key STACK=<stack name> NAME=<who it is for> [TIER=free|standard]"; exit 2; }
+api-key: install ## issue an API key: make api-key STACK=genstack-dev NAME=alice [TIER=free|standard] [BUDGET=usd]
+	@test -n "$(STACK)" -a -n "$(NAME)" || { echo "usage: make api-key STACK=<stack name> NAME=<who it is for> [TIER=free|standard] [BUDGET=usd]"; exit 2; }
 	@.venv/bin/python $(SCRIPTS)/api_key.py issue --stack-name $(STACK) --name $(NAME) --tier $(or $(TIER),standard) \
-		--region $(REGION) $(if $(PROFILE),--profile $(PROFILE))
+		$(if $(BUDGET),--budget-usd $(BUDGET)) --region $(REGION) $(if $(PROFILE),--profile $(PROFILE))
 
 local: ## start ministack, deploy the whole stack into it, print URL, key and a curl example
 	@bash $(SCRIPTS)/local.sh up --port $(LOCAL_PORT)

@@ -31,12 +31,13 @@ import boto3  # noqa: E402
 from botocore.client import BaseClient  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from shared.budgets import BudgetLedger  # noqa: E402
-from shared.costs import CostLedger  # noqa: E402
+from shared.budgets import KeyProfiles  # noqa: E402
+from shared.costs import CallLedger  # noqa: E402
 from shared.jobs import JobRepository  # noqa: E402
 from shared.providers import Generation  # noqa: E402
 from shared.registry import load_registry  # noqa: E402
 from shared.settings import Settings  # noqa: E402
+from tests.moto_fixes import patch_moto_number_sums  # noqa: E402
 from tests.moto_threads import atomic  # noqa: E402
 from tests.templates import table_definition  # noqa: E402
 from worker.service import JobRunner  # noqa: E402
@@ -48,7 +49,7 @@ class SimulatedModel:
     def __init__(self, latency: float) -> None:
         self.latency = latency
 
-    def generate(self, model, prompt, *, system=None, max_tokens):
+    def generate(self, model, prompt, *, system=None, max_tokens, metadata=None):
         time.sleep(self.latency)
         return Generation(model, b"output", "text/plain", "txt", 10, 10, int(self.latency * 1000), text="output")
 
@@ -56,6 +57,7 @@ class SimulatedModel:
 def measure(n: int, latency: float, runs: int) -> list[float]:
     # One AWS request at a time (moto is not thread-safe); the model calls still overlap.
     BaseClient._make_api_call = atomic(BaseClient._make_api_call)
+    patch_moto_number_sums()
     ratios = []
     with mock_aws():
         ddb = boto3.resource("dynamodb")
@@ -71,8 +73,8 @@ def measure(n: int, latency: float, runs: int) -> list[float]:
         model = SimulatedModel(latency)
         runner = JobRunner(
             jobs=jobs,
-            costs=CostLedger(ddb.Table("costs"), retention_days=1),
-            ledger=BudgetLedger(ddb.Table("ledger"), monthly_limit=settings.monthly_key_budget_usd),
+            calls=CallLedger(ddb.Table("costs"), ddb.Table("ledger"), retention_days=1),
+            profiles=KeyProfiles(ddb.Table("ledger"), tier_budgets=settings.tier_budgets()),
             providers={"converse": model},
             s3=s3,
             settings=settings,

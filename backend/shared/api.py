@@ -4,7 +4,6 @@ and the identity of the calling API key."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from http import HTTPStatus
 from typing import Any
@@ -20,6 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.metrics import MetricUnit
 
 from shared.errors import GenstackError, MissingApiKey
+from shared.identity import key_hash_owner
 
 logger = Logger(child=True)
 
@@ -214,4 +214,4 @@ def caller_id(event: Any) -> str:
     key = event.headers.get("x-api-key")  # case-insensitive in Powertools v3
     if not key:
         raise MissingApiKey("the x-api-key header is required")
-    return "keyhash-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+    return key_hash_owner(key)

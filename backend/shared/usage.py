@@ -25,10 +25,13 @@ def _month_index(period: str, field: str) -> int:
 
 def month_range(first: str | None, last: str | None, now: datetime) -> list[str]:
     """The months from `first` to `last` (both YYYY-MM; default: this month), at most MAX_MONTHS."""
-    current = period_of(now)
-    last = last or (first if first and _month_index(first, "from") > _month_index(current, "to") else current)
-    first = first or last
-    start, end = _month_index(first, "from"), _month_index(last, "to")
+    current = _month_index(period_of(now), "now")
+    end = _month_index(last, "to") if last else None
+    start = _month_index(first, "from") if first else None
+    if end is None:
+        end = current if start is None else max(start, current)
+    if start is None:
+        start = end
     if end < start:
         raise InvalidRequest("to must not be before from", details={"field": "to"})
     if end - start >= MAX_MONTHS:

@@ -204,9 +204,9 @@ class JobRunner:
         registry = enabled_specs(tuple(models))  # also resolves inference-profile IDs
         logger.info("job running", extra={"jobId": job_id, "models": len(models), "pending": len(pending), "claim": claim})
 
-        budget = JobBudget(
-            Decimal(str(job.get("budgetUsd", self._settings.max_job_budget_usd))), spent=self._calls.spent_on(job_id)
-        )
+        # What earlier runs spent (a first run has no records to read).
+        spent_before = self._calls.spent_on(job_id) if claim > 1 else ZERO
+        budget = JobBudget(Decimal(str(job.get("budgetUsd", self._settings.max_job_budget_usd))), spent=spent_before)
         limit = self._profiles.of(job["owner"]).monthly_budget_usd
         work = self._reserve_all(job, claim, pending, registry, budget, limit, now)
         if work:

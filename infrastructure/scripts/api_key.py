@@ -1,12 +1,16 @@
-"""Issue, list and revoke genstack API keys.
+"""Issue, list and revoke genstack API keys, and set a key's monthly budget.
 
 A key belongs to one usage-plan tier (free or standard: throttle and daily quota
-per key, see README "Environments"). The plan IDs come from the deployed
-stack's outputs (StandardUsagePlanId, FreeUsagePlanId), never from names.
+per key, see README "Environments"; and the tier's monthly budget,
+MonthlyKeyBudgetUsd or FreeKeyMonthlyBudgetUsd). The plan IDs and the ledger
+table come from the deployed stack's outputs, never from names. Issuing a key
+also writes its profile (tier, and its own budget when set) to the ledger
+table, where the functions read it.
 
-  python api_key.py issue  --stack-name genstack-dev --tier standard --name alice
-  python api_key.py list   --stack-name genstack-dev
-  python api_key.py revoke --stack-name genstack-dev --key-id abc123 [--delete]
+  python api_key.py issue      --stack-name genstack-dev --tier standard --name alice [--budget-usd 20]
+  python api_key.py list       --stack-name genstack-dev
+  python api_key.py set-budget --stack-name genstack-dev --key-id abc123 --budget-usd 200   (or: tier, the tier's)
+  python api_key.py revoke     --stack-name genstack-dev --key-id abc123 [--delete]
 
 `issue` prints the key's id and value once (as JSON with --json); keep the value
 secret, it is not shown again by this script (`aws apigateway get-api-key
@@ -23,21 +27,62 @@ import argparse
 import json
 import secrets
 import sys
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import boto3
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "backend"))
+from shared.identity import key_hash_owner
+
 TIERS = {"standard": "StandardUsagePlanId", "free": "FreeUsagePlanId"}
 
 
-def session_clients(args: argparse.Namespace) -> tuple[Any, Any]:
+class Profiles:
+    """Keys' profiles (owner, "profile") in the stack's ledger table. `local`:
+    the stack runs on an emulator, where the functions know a key by the hash
+    of its value instead of its id (shared.identity)."""
+
+    def __init__(self, table: Any, *, local: bool) -> None:
+        self.table, self.local = table, local
+
+    def owner(self, key_id: str, value: str | None) -> str:
+        if not self.local:
+            return key_id
+        if value is None:
+            raise ValueError("on a local emulator a key's profile is found by its value")
+        return key_hash_owner(value)
+
+    def write(self, key_id: str, value: str | None, *, tier: str, budget_usd: Decimal | None) -> None:
+        item: dict[str, Any] = {
+            "owner": self.owner(key_id, value),
+            "period": "profile",
+            "keyId": key_id,
+            "tier": tier,
+            "updatedAt": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        if budget_usd is not None:
+            item["monthlyBudgetUsd"] = budget_usd
+        self.table.put_item(Item=item)
+
+    def read(self, key_id: str, value: str | None) -> dict[str, Any]:
+        return self.table.get_item(Key={"owner": self.owner(key_id, value), "period": "profile"}).get("Item") or {}
+
+
+def session_clients(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     session = boto3.Session(profile_name=args.profile, region_name=args.region)
     kwargs: dict[str, Any] = {}
     if args.endpoint:
         kwargs["endpoint_url"] = args.endpoint
     if args.ca_bundle:
         kwargs["verify"] = args.ca_bundle
-    return session.client("cloudformation", **kwargs), session.client("apigateway", **kwargs)
+    return (
+        session.client("cloudformation", **kwargs),
+        session.client("apigateway", **kwargs),
+        session.resource("dynamodb", **kwargs),
+    )
 
 
 def stack_outputs(cfn: Any, stack_name: str) -> dict[str, str]:
@@ -45,7 +90,31 @@ def stack_outputs(cfn: Any, stack_name: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
-def issue(apigw: Any, outputs: dict[str, str], tier: str, name: str, stack_name: str) -> dict[str, str]:
+def stack_profiles(cfn: Any, dynamodb: Any, stack_name: str) -> Profiles:
+    stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+    parameters = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters", [])}
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    return Profiles(dynamodb.Table(outputs["BudgetLedgerTableName"]), local=parameters.get("DeployTarget") == "local-emulator")
+
+
+def set_budget(apigw: Any, profiles: Profiles, key_id: str, budget_usd: Decimal | None) -> dict[str, Any]:
+    """Give a key its own monthly budget (None: its tier's again); its tier is kept."""
+    key = apigw.get_api_key(apiKey=key_id, includeValue=True)
+    tier = profiles.read(key_id, key.get("value")).get("tier") or key.get("tags", {}).get("Tier", "standard")
+    profiles.write(key_id, key.get("value"), tier=tier, budget_usd=budget_usd)
+    return {"keyId": key_id, "tier": tier, "monthlyBudgetUsd": None if budget_usd is None else float(budget_usd)}
+
+
+def issue(
+    apigw: Any,
+    outputs: dict[str, str],
+    tier: str,
+    name: str,
+    stack_name: str,
+    *,
+    profiles: Profiles | None = None,
+    budget_usd: Decimal | None = None,
+) -> dict[str, str]:
     plan_id = outputs[TIERS[tier]]
     key = apigw.create_api_key(
         name=f"{stack_name}-{name}",
@@ -55,6 +124,8 @@ def issue(apigw: Any, outputs: dict[str, str], tier: str, name: str, stack_name:
         tags={"Application": "genstack", "Tier": tier},
     )
     apigw.create_usage_plan_key(usagePlanId=plan_id, keyId=key["id"], keyType="API_KEY")
+    if profiles is not None:
+        profiles.write(key["id"], key["value"], tier=tier, budget_usd=budget_usd)
     return {"keyId": key["id"], "value": key["value"], "tier": tier, "usagePlanId": plan_id, "name": key["name"]}
 
 
@@ -78,11 +149,12 @@ def revoke(apigw: Any, key_id: str, *, delete: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["issue", "list", "revoke"])
+    parser.add_argument("command", choices=["issue", "list", "set-budget", "revoke"])
     parser.add_argument("--stack-name", required=True)
     parser.add_argument("--tier", choices=sorted(TIERS), default="standard")
     parser.add_argument("--name", help="who the key is for (issue)")
-    parser.add_argument("--key-id", help="the key to revoke")
+    parser.add_argument("--key-id", help="the key to revoke or give a budget")
+    parser.add_argument("--budget-usd", help="issue, set-budget: the key's own monthly budget in USD; 'tier' for its tier's")
     parser.add_argument("--delete", action="store_true", help="revoke: delete the key instead of disabling it")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--region")
@@ -92,12 +164,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "issue" and not args.name:
         parser.error("issue needs --name (who the key is for)")
-    if args.command == "revoke" and not args.key_id:
-        parser.error("revoke needs --key-id")
-    cfn, apigw = session_clients(args)
+    if args.command in ("revoke", "set-budget") and not args.key_id:
+        parser.error(f"{args.command} needs --key-id")
+    if args.command == "set-budget" and not args.budget_usd:
+        parser.error("set-budget needs --budget-usd (an amount, or 'tier')")
+    budget = None
+    if args.budget_usd and args.budget_usd != "tier":
+        try:
+            budget = Decimal(args.budget_usd)
+        except ArithmeticError:
+            parser.error("--budget-usd must be an amount in USD, or 'tier'")
+        if not budget > 0:
+            parser.error("--budget-usd must be more than 0")
+    cfn, apigw, dynamodb = session_clients(args)
     outputs = stack_outputs(cfn, args.stack_name)
+    profiles = stack_profiles(cfn, dynamodb, args.stack_name)
+    if args.command == "set-budget":
+        print(json.dumps(set_budget(apigw, profiles, args.key_id, budget)))
+        return 0
     if args.command == "issue":
-        key = issue(apigw, outputs, args.tier, args.name, args.stack_name)
+        key = issue(apigw, outputs, args.tier, args.name, args.stack_name, profiles=profiles, budget_usd=budget)
         if args.json:
             print(json.dumps(key))
         else:

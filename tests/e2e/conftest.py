@@ -128,10 +128,22 @@ def second_key(deployment: Deployment) -> str:
     return new_key(deployment)
 
 
-def new_key(deployment: Deployment, tier: str = "standard") -> str:
+def profiles(deployment: Deployment) -> api_key.Profiles:
+    """The deployment's key profiles, as api_key.py writes them (an emulator: keys known by their hash)."""
+    table = deployment.session.resource("dynamodb", endpoint_url=deployment.endpoint, verify=deployment.ca_bundle)
+    return api_key.Profiles(table.Table(deployment.outputs["BudgetLedgerTableName"]), local=True)
+
+
+def new_key(deployment: Deployment, tier: str = "standard", budget_usd=None) -> str:
     """A new API key on one of the deployment's usage-plan tiers, issued the way
-    operators do (infrastructure/scripts/api_key.py); returns its value."""
+    operators do (infrastructure/scripts/api_key.py, with its profile); returns its value."""
     key = api_key.issue(
-        deployment.client("apigateway"), deployment.outputs, tier, f"e2e-{uuid.uuid4().hex[:8]}", deployment.stack_name
+        deployment.client("apigateway"),
+        deployment.outputs,
+        tier,
+        f"e2e-{uuid.uuid4().hex[:8]}",
+        deployment.stack_name,
+        profiles=profiles(deployment),
+        budget_usd=budget_usd,
     )
     return key["value"]

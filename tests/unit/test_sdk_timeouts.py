@@ -1,0 +1,62 @@
+"""Every AWS call a function makes, retries included, ends before the
+function's own timeout (read from template.yaml), so that a slow dependency is
+an error the code handles, not a function killed in the middle. The worker's
+model calls, with genstack's own retries, end inside its 900 s too."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared import clients
+from shared.settings import Settings
+from tests.templates import FUNCTIONS, root
+from worker.service import RetryPolicy
+
+GLOBAL_TIMEOUT = root()["Globals"]["Function"]["Timeout"]
+
+
+def function(logical_id: str) -> dict:
+    return root()["Resources"][logical_id]["Properties"]
+
+
+def timeout_of(logical_id: str) -> int:
+    return function(logical_id).get("Timeout", GLOBAL_TIMEOUT)
+
+
+def profile_of(logical_id: str) -> str:
+    return function(logical_id).get("Environment", {}).get("Variables", {}).get("SDK_TIMEOUT_PROFILE", "api")
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_one_aws_call_with_its_retries_ends_before_the_function_does(logical_id):
+    worst = clients.worst_case_seconds(clients.SDK_PROFILES[profile_of(logical_id)])
+    assert worst < timeout_of(logical_id), (logical_id, worst)
+
+
+def test_the_api_functions_use_the_short_profile():
+    for logical_id in ("GenerateFunction", "StatusFunction", "EnhanceFunction", "TemplatesFunction", "DeadLetterFunction"):
+        assert profile_of(logical_id) == "api", logical_id
+
+
+def test_the_queue_send_cannot_outlast_generate():
+    """The finding: the SDK's retries of a queue send outlasted the function,
+    leaving a QUEUED job with no message. Now the send gives up in time for
+    the job to be marked FAILED and answered 503 (and if the function dies
+    anyway, the sweeper sends the message)."""
+    assert clients.worst_case_seconds(clients.SDK_PROFILES["api"]) + 1 < timeout_of("GenerateFunction")
+
+
+def test_the_enhance_call_ends_within_the_api_gateway_timeout():
+    config = clients.BEDROCK_SYNC_CONFIG
+    assert config.retries["total_max_attempts"] == 1
+    assert clients.worst_case_seconds(config) < timeout_of("EnhanceFunction") <= 29
+
+
+def test_a_workers_model_call_with_every_retry_ends_inside_its_timeout():
+    settings = Settings.from_env({})
+    policy = RetryPolicy(attempts=settings.model_call_attempts)
+    per_attempt = settings.model_call_timeout_seconds + clients.BEDROCK_WORKER_CONNECT_SECONDS
+    waits = sum(min(policy.max_delay, policy.base_delay * 2 ** (n - 1)) for n in range(1, policy.attempts))
+    assert policy.attempts * per_attempt + waits < timeout_of("WorkerFunction")
+    # and the lease outlives the function, so a takeover only ever follows a dead run
+    assert settings.job_lease_seconds > timeout_of("WorkerFunction")
