@@ -40,8 +40,8 @@ test-e2e: build ## end-to-end tests only (deploys into a ministack of their own)
 bench: build ## benchmarks: cold start, memory, package sizes, fan-out, local stack, idle cost, overhead -> docs/performance.md
 	@.venv/bin/python bench/run.py
 
-soak: build ## longer fault and load runs: 2,000 faulty jobs in-process, 1,000 API requests on the local stack
-	@GENSTACK_FAULT_JOBS=2000 .venv/bin/python -m pytest tests/unit/test_faults.py -s
+soak: build ## longer fault and load runs: 2,000 jobs under real worker kills, 1,000 API requests on the local stack
+	@GENSTACK_KILL_JOBS=2000 .venv/bin/python -m pytest tests/faults/test_kills.py -s
 	@GENSTACK_LOAD_REQUESTS=1000 .venv/bin/python -m pytest tests/e2e/test_load.py -s
 
 cost: install ## idle cost per month of each environment, from the templates and infrastructure/prices.json

@@ -45,7 +45,7 @@ def accept(request: GenerateRequest, owner: str) -> dict[str, Any]:
         template=template,
         owner=owner,
         settings=settings,
-        jobs=JobRepository(clients.dynamodb_table(settings.jobs_table)),
+        jobs=JobRepository(clients.dynamodb_table(settings.jobs_table), queue_grace_seconds=settings.queue_grace_seconds),
         calls=clients.call_ledger(),
         profile=clients.key_profiles().of(owner),
         sqs=clients.sqs(),

@@ -22,7 +22,7 @@ from shared.job_status import JobStatus
 SWEEP_INDEX = "sweep-index"
 SWEEP = "due"
 # How long a new job may wait for its queue message to be confirmed sent
-# before the sweeper sends one itself.
+# before the sweeper sends one itself (the settings' queue_grace_seconds).
 QUEUE_GRACE_SECONDS = 600
 # A queued message lives 4 days (the queue's MessageRetentionPeriod); a job
 # still QUEUED after that never ran and is failed by the sweeper.
@@ -63,13 +63,14 @@ def from_dynamo(value: Any) -> Any:
 
 
 class JobRepository:
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, *, queue_grace_seconds: int = QUEUE_GRACE_SECONDS) -> None:
         self._table = table
+        self._grace = queue_grace_seconds
 
     def create(self, job: dict[str, Any], *, now: datetime | None = None) -> None:
         """A new job, QUEUED, on the sweeper's list from its grace period on."""
         now = now or utc_now()
-        item = {**job, "sweep": SWEEP, "sweepAt": int(now.timestamp()) + QUEUE_GRACE_SECONDS}
+        item = {**job, "sweep": SWEEP, "sweepAt": int(now.timestamp()) + self._grace}
         self._table.put_item(Item=to_dynamo(item), ConditionExpression="attribute_not_exists(jobId)")
 
     def mark_queued(self, job_id: str, *, now: datetime) -> bool:

@@ -32,6 +32,10 @@ class Settings:
     model_call_attempts: int
     job_lease_seconds: int
     output_link_seconds: int = 3600
+    # How long a new job waits for its queue message to be confirmed before the
+    # sweeper sends one (shared.jobs); the first backoff of a model call's retries.
+    queue_grace_seconds: int = 600
+    model_retry_base_seconds: float = 1.0
     free_key_monthly_budget_usd: Decimal = Decimal("1.00")
     # In-flight /enhance requests one key may have, by tier.
     enhance_concurrency: tuple[tuple[str, int], ...] = (("standard", 4), ("free", 1))
@@ -73,6 +77,8 @@ class Settings:
             job_lease_seconds=int(env.get("JOB_LEASE_SECONDS", "960")),
             # How long a result URL works (template parameter OutputLinkSeconds).
             output_link_seconds=int(env.get("OUTPUT_LINK_SECONDS", "3600")),
+            queue_grace_seconds=int(env.get("QUEUE_GRACE_SECONDS", "600")),
+            model_retry_base_seconds=float(env.get("MODEL_RETRY_BASE_SECONDS", "1.0")),
             # Jobs (and their outputs) end this many days after creation; 0 keeps them.
             job_retention_days=int(env.get("JOB_RETENTION_DAYS", "0")),
             # Browser origins that may call the API (template parameter CorsAllowedOrigins).

@@ -145,7 +145,7 @@ class JobRunner:
         self._s3 = s3
         self._settings = settings
         self._now = now
-        self._retry = retry or RetryPolicy(attempts=settings.model_call_attempts)
+        self._retry = retry or RetryPolicy(attempts=settings.model_call_attempts, base_delay=settings.model_retry_base_seconds)
         self._sleep = sleep
         # Seconds before the function's own timeout (Lambda's remaining time);
         # a retry that could not finish before it is not started.
@@ -363,7 +363,8 @@ class JobRunner:
             except ModelCallError as exc:
                 last = attempt >= self._retry.attempts or not exc.retryable
                 delay = 0.0 if last else self._retry.delay(attempt)
-                out_of_time = not last and self._time_left() < delay + self._settings.model_call_timeout_seconds + 5
+                # Room for the next attempt, its backoff, and a second to record it.
+                out_of_time = not last and self._time_left() < delay + self._settings.model_call_timeout_seconds + 1
                 if exc.outcome_unknown:
                     self._calls.unconfirm(call, now=self._now(), reason=exc.code)
                     work.spent += call.reserved

@@ -35,7 +35,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared import clients
 from shared.costs import CallLedger
 from shared.job_status import JobStatus
-from shared.jobs import MAX_CLAIMS, QUEUE_GRACE_SECONDS, JobRepository, utc_now
+from shared.jobs import MAX_CLAIMS, JobRepository, utc_now
 from shared.recovery import abandon
 from shared.settings import Settings, get_settings
 
@@ -72,7 +72,7 @@ class Sweeper:
         job_id, epoch = job["jobId"], int(now.timestamp())
         if job["status"] == JobStatus.QUEUED.value:
             if "queuedAt" not in job:
-                self._requeue(job_id, now, epoch + QUEUE_GRACE_SECONDS)
+                self._requeue(job_id, now, epoch + self.settings.queue_grace_seconds)
                 logger.warning("job had no queue message; sent one", extra={"jobId": job_id})
                 return "jobRequeued"
             reason = "abandoned: its queue message expired before any worker ran it"
