@@ -16,6 +16,11 @@ MAX_MONTHS = 12
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
+def is_month(period: str) -> bool:
+    """Whether a ledger item's period is a month's (not a model line, the profile or a slot)."""
+    return bool(_PERIOD.match(period))
+
+
 def _month_index(period: str, field: str) -> int:
     match = _PERIOD.match(period)
     if not match:

@@ -16,10 +16,7 @@ from pathlib import Path
 
 import boto3
 
-# The worker's own key layout, so the example cannot drift from it.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "backend"))
 from pipeline import invoke_url
-from worker.service import output_key
 
 
 def emulator_session(region: str) -> boto3.Session:
@@ -49,7 +46,7 @@ def collect(stack_name: str, endpoint: str, region: str) -> dict:
 def quickstart(info: dict) -> str:
     url, key, ca = info["apiUrl"], info["apiKey"], info["caBundle"]
     models = info["outputs"]["EnabledModelIds"].split(",")[:2]
-    first_output = f"{info['endpoint']}/{info['outputs']['OutputsBucketName']}/{output_key('$JOB', models[0], 'txt')}"
+    first_url = 'import json,sys; print(json.load(sys.stdin)["results"][0]["url"])'
     body = json.dumps({"prompt": "Write a haiku about message queues", "models": models})
     # Exits 1 (keep polling) while the job is QUEUED or RUNNING.
     poll = 'import json,sys; s=json.load(sys.stdin)["status"]; print(s); sys.exit(s in ("QUEUED","RUNNING"))'
@@ -69,9 +66,11 @@ def quickstart(info: dict) -> str:
             f'  until curl -s --cacert "$CA" "$URL/status/$JOB" -H "x-api-key: $KEY" | python3 -c {shlex.quote(poll)}; '
             "do sleep 1; done",
             '  curl -s --cacert "$CA" "$URL/status/$JOB" -H "x-api-key: $KEY"; echo',
-            "  # the first model's output object, from the emulator's S3, which (like AWS) wants signed",
-            "  # requests: curl signs with the emulator's credentials. On AWS, fetch the result's CDN url.",
-            f'  curl -s --cacert "$CA" --aws-sigv4 "aws:amz:{info["region"]}:s3" --user test:test "{first_output}"; echo',
+            "  # the first model's output, through its link: private (an S3 presigned URL), no key",
+            "  # needed, good for OutputLinkSeconds (GET /status signs fresh ones each time)",
+            '  LINK=$(curl -s --cacert "$CA" "$URL/status/$JOB" -H "x-api-key: $KEY" \\',
+            f"        | python3 -c {shlex.quote(first_url)})",
+            '  curl -s --cacert "$CA" "$LINK"; echo',
             "",
             "Stop the local stack with: make local-stop",
             "",

@@ -3,16 +3,18 @@ poll it to COMPLETED, read its output object; and every error case."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import time
 import urllib.parse
 import uuid
+from decimal import Decimal
 
 import pytest
 
 import api_key
+from shared.identity import key_hash_owner
+from shared.usage import is_month
 from tests.e2e.conftest import call, new_key, wait_for_job
 
 pytestmark = pytest.mark.e2e
@@ -67,7 +69,8 @@ def test_a_multi_model_job_completes_with_outputs_in_s3(deployment):
         KeyConditionExpression="jobId = :j",
         ExpressionAttributeValues={":j": {"S": job_id}},
     )["Items"]
-    assert sorted(r["callId"]["S"] for r in records) == sorted(MODELS)
+    assert sorted(r["callId"]["S"] for r in records) == sorted(f"{m}#001#01" for m in MODELS)  # model, run, call
+    assert {r["status"]["S"] for r in records} == {"BILLED"}
     assert sum(float(r["costUsd"]["N"]) for r in records) == pytest.approx(job["costUsd"])
 
 
@@ -156,7 +159,7 @@ def test_an_idempotent_replay_returns_the_same_job(deployment):
 
 def test_the_keys_monthly_ledger_meters_jobs_and_enhance(deployment):
     key = new_key(deployment)
-    owner = "keyhash-" + hashlib.sha256(key.encode()).hexdigest()[:32]  # the emulator gives no apiKeyId
+    owner = key_hash_owner(key)  # the emulator gives no apiKeyId
     job_id = call(deployment, "POST", "/generate", {"prompt": "metered", "models": MODELS}, key=key).body["jobId"]
     job = wait_for_job(deployment, job_id, key=key)
     enhanced = call(deployment, "POST", "/enhance", {"prompt": "metered too"}, key=key)
@@ -168,9 +171,15 @@ def test_the_keys_monthly_ledger_meters_jobs_and_enhance(deployment):
         ExpressionAttributeNames={"#o": "owner"},
         ExpressionAttributeValues={":o": {"S": owner}},
     )["Items"]
-    (month,) = ledger
+    (month,) = [i for i in ledger if is_month(i["period"]["S"])]
     # Reservations were settled to the actual costs: nothing more, nothing less.
-    assert float(month["spentUsd"]["N"]) == pytest.approx(job["costUsd"] + enhanced.body["costUsd"])
+    spent = Decimal(month["spentUsd"]["N"])
+    assert spent == Decimal(str(job["costUsd"])) + Decimal(str(enhanced.body["costUsd"]))
+    assert Decimal(month["reservedUsd"]["N"]) == 0
+    # And the per-model lines, one per model, sum to it.
+    lines = [i for i in ledger if i["period"]["S"].startswith(month["period"]["S"] + "#")]
+    assert sorted(line["model"]["S"] for line in lines) == sorted(MODELS)
+    assert sum(Decimal(line["costUsd"]["N"]) for line in lines) == spent
 
 
 def test_a_dead_lettered_job_ends_failed(deployment):

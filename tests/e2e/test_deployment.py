@@ -40,11 +40,14 @@ def test_jobs_table_keys_and_owner_index(deployment):
     table = deployment.client("dynamodb").describe_table(TableName=deployment.outputs["JobsTableName"])["Table"]
     assert table["KeySchema"] == [{"AttributeName": "jobId", "KeyType": "HASH"}]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    (index,) = table["GlobalSecondaryIndexes"]
-    assert index["KeySchema"] == [
-        {"AttributeName": "owner", "KeyType": "HASH"},
-        {"AttributeName": "createdAt", "KeyType": "RANGE"},
-    ]
+    indexes = {i["IndexName"]: i["KeySchema"] for i in table["GlobalSecondaryIndexes"]}
+    assert indexes == {
+        "owner-createdAt-index": [
+            {"AttributeName": "owner", "KeyType": "HASH"},
+            {"AttributeName": "createdAt", "KeyType": "RANGE"},
+        ],
+        "sweep-index": [{"AttributeName": "sweep", "KeyType": "HASH"}, {"AttributeName": "sweepAt", "KeyType": "RANGE"}],
+    }
 
 
 def test_idempotency_table_has_the_powertools_key(deployment):
@@ -125,8 +128,9 @@ def test_functions_have_the_declared_settings_and_their_own_roles(deployment):
         "StatusFunction": ("status.app.handler", 256, 10, roles["StatusRoleArn"]),
         "EnhanceFunction": ("enhance.app.handler", 256, 29, roles["EnhanceRoleArn"]),
         "WorkerFunction": ("worker.app.handler", 512, 900, roles["WorkerRoleArn"]),
-        "DeadLetterFunction": ("worker.dead_letter.handler", 256, 10, roles["DeadLetterRoleArn"]),
+        "DeadLetterFunction": ("worker.dead_letter.handler", 256, 60, roles["DeadLetterRoleArn"]),
         "TemplatesFunction": ("prompt_templates.app.handler", 256, 10, roles["TemplatesRoleArn"]),
+        "SweeperFunction": ("worker.sweeper.handler", 256, 300, roles["SweeperRoleArn"]),
     }
     for logical_id, name in functions.items():
         config = lam.get_function_configuration(FunctionName=name)
@@ -136,7 +140,7 @@ def test_functions_have_the_declared_settings_and_their_own_roles(deployment):
         variables = config["Environment"]["Variables"]
         assert variables["JOBS_TABLE"] == deployment.outputs["JobsTableName"]
         assert variables["ENABLED_MODELS"] == deployment.outputs["EnabledModelIds"]
-    assert len(set(roles.values())) == 6
+    assert len(set(roles.values())) == len(FUNCTIONS)
 
 
 def test_worker_consumes_the_job_queue_one_job_at_a_time(deployment):

@@ -25,6 +25,10 @@ def standalone_parameters(deployment) -> dict[str, dict[str, str]]:
         "iam": {
             "JobsTableArn": ACCOUNT_ARN.format(service="dynamodb", resource="table/jobs"),
             "JobsOwnerIndexName": "owner-createdAt-index",
+            "JobsSweepIndexName": "sweep-index",
+            "CostOpenReservationsIndexName": "open-reservations-index",
+            "TemplatesSharedIndexName": "shared-index",
+            "SweeperLogGroupArn": ACCOUNT_ARN.format(service="logs", resource="log-group:/aws/lambda/sw:*"),
             "CostTrackingTableArn": ACCOUNT_ARN.format(service="dynamodb", resource="table/costs"),
             "IdempotencyTableArn": ACCOUNT_ARN.format(service="dynamodb", resource="table/idempotency"),
             "BudgetLedgerTableArn": ACCOUNT_ARN.format(service="dynamodb", resource="table/ledger"),
@@ -49,6 +53,7 @@ def standalone_parameters(deployment) -> dict[str, dict[str, str]]:
             "WorkerFunctionName": "worker",
             "DeadLetterFunctionName": "dead-letter",
             "TemplatesFunctionName": "templates",
+            "SweeperFunctionName": "sweeper",
             "MetricsNamespace": "genstack/standalone",
             "JobQueueName": "jobs",
             "DeadLetterQueueName": "jobs-dlq",

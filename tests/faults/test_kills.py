@@ -53,6 +53,7 @@ from shared.costs import OPEN, OPEN_INDEX, CallLedger
 from shared.jobs import JobRepository, utc_now
 from shared.registry import spec_for
 from shared.settings import Settings
+from shared.usage import is_month
 from tests.faults.stub_bedrock import StubBedrock
 from tests.faults.worker_process import STAGES
 from tests.templates import ROOT, table_definition
@@ -437,7 +438,7 @@ def test_every_job_ends_and_the_money_agrees_under_real_kills(world, capsys):
     for owner in OWNERS:
         mine = [r for r in records if r["owner"] == owner]
         total = sum((Decimal(str(r["costUsd"])) for r in mine), Decimal(0))
-        months = [i for i in ledger if i["owner"] == owner and len(i["period"]) == 7]
+        months = [i for i in ledger if i["owner"] == owner and is_month(i["period"])]
         lines = [i for i in ledger if i["owner"] == owner and "#" in i["period"]]
         assert sum(Decimal(str(m["spentUsd"])) for m in months) == total, owner
         assert all(Decimal(str(m.get("reservedUsd", 0))) == 0 for m in months), owner

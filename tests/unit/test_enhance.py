@@ -13,6 +13,7 @@ from enhance.service import SYSTEM_PROMPTS
 from shared import clients
 from shared.jobs import utc_now
 from shared.settings import get_settings
+from shared.usage import is_month
 from tests.unit.conftest import body_of, load_event
 
 
@@ -82,7 +83,7 @@ def test_bedrock_errors_map_to_clear_statuses(aws, bedrock, context, code, statu
     assert body_of(response)["error"]["code"] == error_code
     (record,) = aws.cost_table.scan()["Items"]
     assert (record["status"], record["costUsd"]) == ("RELEASED", 0)  # a failed call costs nothing
-    months = [i for i in aws.ledger_table.scan()["Items"] if len(i["period"]) == 7]
+    months = [i for i in aws.ledger_table.scan()["Items"] if is_month(i["period"])]
     assert [(m["spentUsd"], m["reservedUsd"]) for m in months] == [(0, 0)]
 
 

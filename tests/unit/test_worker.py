@@ -19,6 +19,7 @@ from shared.costs import Call, CallLedger, Usage, call_id
 from shared.jobs import JobRepository
 from shared.providers import ChartProvider, Generation, ModelCallError
 from shared.settings import get_settings
+from shared.usage import is_month
 from tests.unit.conftest import load_event
 from worker import app as worker_app
 from worker.service import JobRunner, RetryPolicy, final_status, output_key
@@ -90,7 +91,7 @@ def runner(aws, settings, provider, now=None, sleeps=None, **extra):
 
 
 def month_items(aws, owner="k1") -> list[dict]:
-    return [i for i in aws.ledger_table.scan()["Items"] if i["owner"] == owner and len(i["period"]) == 7]
+    return [i for i in aws.ledger_table.scan()["Items"] if i["owner"] == owner and is_month(i["period"])]
 
 
 def month_spent(aws, owner="k1") -> float:
