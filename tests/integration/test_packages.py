@@ -117,10 +117,12 @@ def test_only_the_worker_ships_the_chart_renderer():
 
 
 def test_the_local_worker_package_renders_a_chart(tmp_path):
+    """In the worker's package alone (as Lambda runs it): its render process
+    finds vl-convert in the package, with nothing of this environment."""
     code = (
         f"import sys; sys.path.insert(0, {str(package('local', 'WorkerFunction'))!r}); "
-        "from shared.providers.chart import VlConvertRenderer; "
-        "png, svg = VlConvertRenderer().render({'mark': 'bar', 'data': {'values': [{'a': 1}]}, "
+        "from shared.providers.chart import SandboxedRenderer; "
+        "png, svg = SandboxedRenderer().render({'mark': 'bar', 'data': {'values': [{'a': 1}]}, "
         "'encoding': {'y': {'field': 'a', 'type': 'quantitative'}}}); "
         "assert png.startswith(b'\\x89PNG') and '<svg' in svg"
     )

@@ -175,3 +175,27 @@ def test_a_job_expires_after_the_retention(aws, context, monkeypatch):
 def test_without_a_retention_a_job_has_no_expiry(aws, context):
     job_id = body_of(generate_app.handler(load_event("generate.json"), context))["jobId"]
     assert "expiresAt" not in aws.jobs_table.get_item(Key={"jobId": job_id})["Item"]
+
+
+# ------------------------------------------------------- the sample events
+
+
+def test_the_sample_events_of_the_new_routes_run_through_their_handlers(aws, context):
+    """events/ holds a sample of every request shape (for `sam local invoke -e`); these run."""
+    from worker import sweeper
+
+    created = templates_app.handler(load_event("create-template.json"), context)
+    assert created["statusCode"] == 201, body_of(created)
+    assert body_of(created)["shared"] is True
+    assert templates_app.handler(load_event("share-template.json"), context)["statusCode"] == 200
+    bomb = templates_app.handler(load_event("create-template-bomb.json"), context)
+    assert (bomb["statusCode"], "arithmetic" in body_of(bomb)["error"]["message"]) == (400, True)
+    # Another key's template, now private: indistinguishable from a missing one.
+    assert generate_app.handler(load_event("generate-shared-template.json"), context)["statusCode"] == 404
+    assert status_app.handler(load_event("usage.json"), context)["statusCode"] == 200
+    assert generate_app.handler(load_event("delete-job.json"), context)["statusCode"] == 404  # no such job yet
+    assert sweeper.handler(load_event("sweeper-schedule.json"), context) == {
+        "jobsRequeued": 0,
+        "jobsFailed": 0,
+        "reservationsCharged": 0,
+    }
