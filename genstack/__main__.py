@@ -6,6 +6,7 @@
   status JOB_ID                       one job, as JSON (its result URLs expire: ask again for fresh ones)
   jobs [--limit N]                    your jobs, newest first
   delete JOB_ID                       delete a job, its outputs and its record
+  usage [--from YYYY-MM] [--to YYYY-MM]   what your key spent, holds and has left, by model
   templates [--shared]                your prompt templates, or every key's shared ones
   enhance "prompt" [--kind K]         an improved prompt
 
@@ -162,6 +163,24 @@ def generate(client: Client, args: argparse.Namespace) -> int:
     return 0 if job["status"] in ("COMPLETED", "PARTIAL") else 1
 
 
+def show_usage(client: Client, first: str | None, last: str | None) -> None:
+    query = "&".join(f"{name}={value}" for name, value in (("from", first), ("to", last)) if value)
+    usage = client.request("GET", "/usage" + (f"?{query}" if query else ""))
+    own = " (set for this key)" if usage.get("budgetSetForThisKey") else ""
+    print(f"tier {usage['tier']}, monthly budget ${usage['monthlyBudgetUsd']}{own}")
+    for month in usage["months"]:
+        unconfirmed = f", {month['unconfirmedCalls']} unconfirmed" if month["unconfirmedCalls"] else ""
+        print(
+            f"{month['period']}  spent ${month['spentUsd']:.6f}  reserved ${month['reservedUsd']:.6f}  "
+            f"left ${month['remainingUsd']:.6f}  ({month['calls']} calls{unconfirmed})"
+        )
+        for line in month["models"]:
+            print(
+                f"  {line['model']:<45} {line['calls']:>6} calls  {line['inputTokens']:>10} in  "
+                f"{line['outputTokens']:>10} out  {line['images']:>4} images  ${line['costUsd']:.6f}"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="genstack",
@@ -189,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     jobs.add_argument("--limit", type=int, default=20)
     delete = commands.add_parser("delete", help="delete a job, its outputs (every version) and its record")
     delete.add_argument("job_id")
+    usage = commands.add_parser("usage", help="your key's spend, reservations and budget left, by month and model")
+    usage.add_argument("--from", dest="first", help="first month, YYYY-MM (default: this month)")
+    usage.add_argument("--to", dest="last", help="last month, YYYY-MM")
     templates = commands.add_parser("templates", help="your prompt templates (or every key's shared ones)")
     templates.add_argument("--shared", action="store_true", help="every key's shared templates")
     enhance = commands.add_parser("enhance", help="an improved prompt")
@@ -208,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "delete":
             deleted = client.request("DELETE", f"/jobs/{args.job_id}")
             say(f"job {args.job_id} deleted ({deleted['outputVersionsDeleted']} output versions removed)")
+        elif args.command == "usage":
+            show_usage(client, args.first, args.last)
         elif args.command == "templates":
             token: str | None = None
             while True:

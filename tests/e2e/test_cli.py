@@ -75,3 +75,7 @@ def test_delete_and_templates(deployment, tmp_path):
     assert "(404)" in genstack(deployment, tmp_path, "status", job_id).stderr
     shared = genstack(deployment, tmp_path, "templates", "--shared")
     assert shared.returncode == 0, shared.stderr
+    usage = genstack(deployment, tmp_path, "usage")
+    assert usage.returncode == 0, usage.stderr
+    assert usage.stdout.startswith("tier standard, monthly budget $50")
+    assert models[0] in usage.stdout  # the deleted job's call is still on the bill
