@@ -28,6 +28,8 @@ takeover, the sweeper) knows its maker is dead and makes it UNCONFIRMED."""
 from __future__ import annotations
 
 import hashlib
+import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -96,9 +98,16 @@ class BudgetRefused(Exception):
     """The key's month cannot take the reservation."""
 
 
+# Cancellation reasons that say "try again", not "no": another transaction on
+# the same item, or capacity.
+_PASSING = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+CONFLICT_RETRIES = 8
+
+
 def _token(*parts: str) -> str:
-    """A ClientRequestToken: retries of one transaction are applied once."""
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:36]
+    """The stem of a ClientRequestToken (36 characters at most): retries of one
+    transaction are applied once."""
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:33]
 
 
 class CallLedger:
@@ -110,15 +119,27 @@ class CallLedger:
     # ---------------------------------------------------------- transactions
     def _transact(self, items: list[dict[str, Any]], token: str) -> list[str] | None:
         """Run one transaction; None when it applied, else each item's
-        cancellation reason ("None" for the items that were not the cause)."""
-        try:
-            self._costs.meta.client.transact_write_items(TransactItems=items, ClientRequestToken=token)
-            return None
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
-            reasons = exc.response.get("CancellationReasons") or []
-            return [str(r.get("Code", "None")) for r in reasons] or ["Unknown"]
+        cancellation reason ("None" for the items that were not the cause).
+
+        A transaction that met another on the same item (every call of a key
+        updates its month item, and a job's calls settle in parallel) is
+        cancelled with TransactionConflict, not applied or refused: it is
+        retried, with jittered backoff, each try with its own request token
+        (botocore's own retries of one try reuse it, so none applies twice)."""
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                self._costs.meta.client.transact_write_items(
+                    TransactItems=items, ClientRequestToken=f"{token[:33]}-{attempt:02d}"
+                )
+                return None
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise
+                reasons = [str(r.get("Code", "None")) for r in exc.response.get("CancellationReasons") or []] or ["Unknown"]
+            if "ConditionalCheckFailed" in reasons or not set(reasons) & _PASSING:
+                return reasons
+            time.sleep(min(1.0, 0.02 * 2**attempt) * random.random())  # noqa: S311 - jitter, not a secret
+        raise RuntimeError(f"transaction still conflicting after {CONFLICT_RETRIES} retries: {reasons}")
 
     def _month_update(self, call: Call, *, spent: Decimal, reserved: Decimal, now: datetime, ceiling: Decimal | None = None):
         update: dict[str, Any] = {
@@ -231,7 +252,9 @@ class CallLedger:
         )
         if reasons is None:
             return True
-        # Made UNCONFIRMED meanwhile (its lease ran out): the real cost corrects it.
+        if reasons[0] != "ConditionalCheckFailed":
+            raise RuntimeError(f"settling call {call.call_id} of {call.job_id} failed: {reasons}")
+        # No longer RESERVED. Made UNCONFIRMED meanwhile (its lease ran out)? The real cost corrects it.
         reasons = self._transact(
             [
                 self._record_update(call, set_=set_, values=values, from_status=UNCONFIRMED, remove_open=False),

@@ -409,3 +409,35 @@ def test_records_are_found_by_job_and_call(aws, settings):
     runner(aws, settings, FakeProvider({MICRO: "a"})).run(JOB)
     items = aws.cost_table.query(KeyConditionExpression=Key("jobId").eq(JOB) & Key("callId").begins_with(f"{MICRO}#"))["Items"]
     assert [i["callId"] for i in items] == [call_id(MICRO, 1, 1)]
+
+
+def test_a_transaction_that_meets_another_on_the_same_item_is_retried_not_misread(aws, settings, monkeypatch):
+    """DynamoDB cancels one of two transactions on the same item with
+    TransactionConflict (parallel settlements of one key's calls all update its
+    month). That is neither "applied" nor "no": it is retried, each try with a
+    token of its own, and the call is settled, not left RESERVED."""
+    from botocore.exceptions import ClientError
+
+    from shared import costs
+
+    calls, now = ledger(aws, settings), datetime.now(UTC)
+    call = Call(JOB, call_id(MICRO, 1, 1), "k1", MICRO, "text", Decimal("0.5"), period_of(now), int(now.timestamp()) + 60)
+    assert calls.reserve(call, limit=Decimal(50), now=now)
+    client = aws.cost_table.meta.client
+    real, tokens = client.transact_write_items, []
+
+    def conflicting(**kwargs):
+        tokens.append(kwargs["ClientRequestToken"])
+        if len(tokens) <= 2:
+            reasons = [{"Code": "None"}, {"Code": "TransactionConflict"}, {"Code": "None"}]
+            error = {"Error": {"Code": "TransactionCanceledException", "Message": "conflict"}, "CancellationReasons": reasons}
+            raise ClientError(error, "TransactWriteItems")
+        return real(**kwargs)
+
+    monkeypatch.setattr(client, "transact_write_items", conflicting)
+    monkeypatch.setattr(costs.time, "sleep", lambda _: None)
+    assert calls.settle(call, Usage(10, 20), Decimal("0.1"), now=now)
+    assert len(tokens) == len(set(tokens)) == 3
+    (record,) = cost_records(aws)
+    assert (record["status"], record["costUsd"]) == ("BILLED", Decimal("0.1"))
+    assert calls.month("k1", call.period) == (Decimal("0.1"), Decimal(0))
