@@ -91,7 +91,13 @@ class StubBedrock:
                     self.wfile.write(payload)
 
             def do_POST(self) -> None:
-                request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+                expected = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(expected)
+                if len(body) < expected:  # its client died while sending it: nothing to process
+                    with stub.lock:
+                        stub.faults["cut-off request"] = stub.faults.get("cut-off request", 0) + 1
+                    return
+                request = json.loads(body)
                 model = unquote(self.path.split("/")[2])  # /model/amazon.nova-lite-v1%3A0/converse
                 metadata = request.get("requestMetadata") or {}
                 call_id = f"{metadata.get('genstackJobId', '?')}|{metadata.get('genstackCallId', '?')}"
