@@ -342,25 +342,29 @@ def run_storm(world: World) -> Storm:
         settings=world.settings,
     )
     repo, calls = JobRepository(jobs_table), CallLedger(world.table("costs"), world.table("ledger"), retention_days=1)
-    started, last_sweep, last_check = time.monotonic(), 0.0, 0.0
+    started, last_sweep, last_check, last_dlq = time.monotonic(), 0.0, 0.0, 0.0
     try:
         while time.monotonic() - started < DEADLINE:
+            now = time.monotonic()
             if work.qsize() < WORKERS:
                 received = sqs.receive_message(
                     QueueUrl=world.queue_url, MaxNumberOfMessages=WORKERS, AttributeNames=["All"], WaitTimeSeconds=0
                 )
                 for message in received.get("Messages", []):
                     work.put(message)
-            for message in sqs.receive_message(QueueUrl=world.dlq_url, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
-                "Messages", []
-            ):
+            dead = []
+            if now - last_dlq > 2:  # the moto server serves one request at a time: poll it sparingly
+                dead = sqs.receive_message(QueueUrl=world.dlq_url, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
+                    "Messages", []
+                )
+                last_dlq = now
+            for message in dead:
                 # The dead-letter consumer, as worker.dead_letter runs it.
                 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
                 abandon_job(SQSRecord(sqs_event(message, queue_arn)["Records"][0]), repo, calls)
                 sqs.delete_message(QueueUrl=world.dlq_url, ReceiptHandle=message["ReceiptHandle"])
                 storm.dead_lettered += 1
-            now = time.monotonic()
             if now - last_sweep > 3:
                 storm.sweeps.update(sweeper.sweep(utc_now()))
                 last_sweep = now
@@ -371,7 +375,7 @@ def run_storm(world: World) -> Storm:
                 ]
                 if len(statuses) == len(jobs) and all(s in TERMINAL for s in statuses) and work.empty():
                     break
-            time.sleep(0.1)
+            time.sleep(0.3)
         # Whatever is still in flight finishes; then the reservations a death
         # left open (a job finished by another run while a dead run's call was
         # open) are the sweeper's once their lease has passed.
