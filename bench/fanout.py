@@ -49,7 +49,7 @@ class SimulatedModel:
     def __init__(self, latency: float) -> None:
         self.latency = latency
 
-    def generate(self, model, prompt, *, system=None, max_tokens, metadata=None):
+    def generate(self, model, prompt, *, system=None, max_tokens, metadata=None, **_):
         time.sleep(self.latency)
         return Generation(model, b"output", "text/plain", "txt", 10, 10, int(self.latency * 1000), text="output")
 

@@ -11,12 +11,14 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from shared.budgets import KeyProfile, work_bound
+from shared.budgets import JobInput, KeyProfile, work_bound
 from shared.costs import CallLedger, period_of
 from shared.errors import GenstackError, InvalidRequest, MonthlyBudgetExceeded, UnknownModel
 from shared.job_status import JobStatus
+from shared.guardrails import guardrail_of
 from shared.jobs import JobRepository, check_job_id, iso, public_view, utc_now
 from shared.models import GenerateRequest, ensure_prompt_fits
+from shared.parameters import resolve
 from shared.outputs import OutputLinks, delete_outputs
 from shared.registry import enabled_specs
 from shared.settings import Settings
@@ -47,6 +49,44 @@ def job_budget(request: GenerateRequest, settings: Settings) -> Decimal:
     return budget
 
 
+def conversation(request: GenerateRequest) -> tuple[JobInput, str | None]:
+    """What the job sends its models, and its system prompt (parameters.system,
+    or a conversation's system turn)."""
+    system = request.parameters.system if request.parameters else None
+    if not request.messages:
+        return JobInput(prompt=request.prompt or "", data=request.data), system
+    turns = list(request.messages)
+    if turns[0].role == "system":
+        system, turns = turns[0].content, turns[1:]
+    messages = tuple({"role": t.role, "content": t.content} for t in turns)
+    return JobInput(prompt=messages[-1]["content"], messages=messages), system
+
+
+def model_parameters(request: GenerateRequest, system: str | None, settings: Settings) -> dict[str, dict[str, Any]]:
+    """Each model's parameters, checked against the registry, defaults and
+    seeds filled in (400 naming the model and the parameter otherwise).
+    The system prompt is the job's, the same for every model."""
+    specs = enabled_specs(settings.enabled_models)
+    common = request.parameters.given() if request.parameters else {}
+    common.pop("system", None)
+    resolved = {}
+    for model in request.models:
+        own = request.model_parameters.get(model) if request.model_parameters else None
+        given = {**common, **(own.given() if own else {})}
+        if "system" in given:
+            raise InvalidRequest(
+                f"modelParameters.{model}.system: the system prompt is the job's, the same for every model; "
+                "give it in parameters.system",
+                details={"field": f"modelParameters.{model}.system"},
+            )
+        if system is not None:
+            given["system"] = system
+        params = resolve(specs[model], request.kind, given, deployment_max_tokens=settings.model_max_tokens)
+        params.pop("system", None)
+        resolved[model] = params
+    return resolved
+
+
 def check_budgets(
     request: GenerateRequest,
     *,
@@ -56,12 +96,17 @@ def check_budgets(
     calls: CallLedger,
     profile: KeyProfile,
     now: datetime,
+    job_input: JobInput,
+    system: str | None,
+    parameters: dict[str, dict[str, Any]],
 ) -> Decimal:
     """Refuse up front a job whose worst-case cost cannot fit; returns that cost.
     (The worker enforces both budgets again, atomically, call by call.)"""
     specs = enabled_specs(settings.enabled_models)
+    guardrail = guardrail_of(settings.guardrail_id, settings.guardrail_version)
+    with_system = {m: {**p, "system": system} if system else p for m, p in parameters.items()}
     estimate = sum(
-        (work_bound(specs[m], request.kind, request.prompt, request.data, settings.model_max_tokens) for m in request.models),
+        (work_bound(specs[m], request.kind, job_input, with_system[m], guardrail) for m in request.models),
         Decimal(0),
     )
     if estimate > budget:
@@ -80,8 +125,14 @@ def check_budgets(
     return estimate
 
 
-def validate(request: GenerateRequest, settings: Settings) -> None:
-    ensure_prompt_fits(request.prompt, settings.max_prompt_chars)
+def validate(request: GenerateRequest, settings: Settings, job_input: JobInput, system: str | None) -> None:
+    # What the models are sent (a conversation's turns, the system prompt) is bounded together.
+    size = job_input.chars + len(system or "")
+    if request.messages:
+        ensure_prompt_fits(size, settings.max_prompt_chars, field="messages", what="the conversation (with its system prompt)")
+    else:
+        what = "prompt with parameters.system" if system else "prompt"
+        ensure_prompt_fits(size, settings.max_prompt_chars, field="prompt", what=what)
     if len(request.models) > settings.max_models_per_job:
         raise InvalidRequest(
             f"a job may use at most {settings.max_models_per_job} models; got {len(request.models)}",
@@ -100,7 +151,7 @@ def validate(request: GenerateRequest, settings: Settings) -> None:
             f"model(s) {', '.join(wrong_kind)} do not produce '{request.kind}' output",
             details={"field": "models", "models": wrong_kind},
         )
-    too_long = {m: specs[m].max_prompt_chars for m in request.models if len(request.prompt) > specs[m].max_prompt_chars}
+    too_long = {m: specs[m].max_prompt_chars for m in request.models if size > specs[m].max_prompt_chars}
     if too_long:
         raise InvalidRequest(
             "prompt is longer than " + ", ".join(f"{m} accepts ({n} characters)" for m, n in too_long.items()),
@@ -129,18 +180,33 @@ def submit_job(
     function dies between the record and the send (a timeout), the job has no
     message and no queued mark: the sweeper sends one after its grace period.
     """
-    validate(request, settings)
+    job_input, system = conversation(request)
+    validate(request, settings, job_input, system)
+    parameters = model_parameters(request, system, settings)
     budget = job_budget(request, settings)
     started = now()
-    estimate = check_budgets(request, owner=owner, budget=budget, settings=settings, calls=calls, profile=profile, now=started)
+    estimate = check_budgets(
+        request,
+        owner=owner,
+        budget=budget,
+        settings=settings,
+        calls=calls,
+        profile=profile,
+        now=started,
+        job_input=job_input,
+        system=system,
+        parameters=parameters,
+    )
     created = iso(started)
     job: dict[str, Any] = {
         "jobId": new_id(),
         "owner": owner,
         "status": JobStatus.QUEUED.value,
         "kind": request.kind,
-        "prompt": request.prompt,
+        "prompt": job_input.prompt,
         "models": request.models,
+        # What each model runs with, seeds included: every run of the job runs the same.
+        "parameters": parameters,
         "results": {},
         "costUsd": 0,
         "budgetUsd": float(budget),
@@ -156,6 +222,10 @@ def submit_job(
         job["template"] = template
     if request.data is not None:
         job["data"] = request.data
+    if job_input.messages:
+        job["messages"] = list(job_input.messages)
+    if system:
+        job["system"] = system
     jobs.create(job, now=started)
     try:
         sqs.send_message(QueueUrl=settings.job_queue_url, MessageBody=json.dumps({"jobId": job["jobId"]}))
@@ -167,7 +237,7 @@ def submit_job(
         jobs.mark_queued(job["jobId"], now=now())
     except Exception:  # the job has its message: a sweeper's duplicate later is harmless
         logger.exception("could not mark the job queued", extra={"jobId": job["jobId"]})
-    logger.info("job queued", extra={"jobId": job["jobId"], "models": len(request.models), "promptChars": len(request.prompt)})
+    logger.info("job queued", extra={"jobId": job["jobId"], "models": len(request.models), "promptChars": job_input.chars})
     return job
 
 

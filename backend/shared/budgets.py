@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from shared.providers.chart import REPAIR_PROBLEM_BYTES, REPAIR_QUOTE_BYTES, REPAIR_TEMPLATE, SYSTEM, chart_request
+from shared.guardrails import Guardrail, units_bound
+from shared.providers.chart import REPAIR_PROBLEM_BYTES, REPAIR_QUOTE_BYTES, REPAIR_TEMPLATE, chart_request, chart_system
 from shared.registry import ModelSpec
 
 ZERO = Decimal(0)
@@ -37,44 +38,111 @@ PROFILE = "profile"
 TIERS = ("standard", "free")
 
 
-def input_token_bound(*texts: str | None) -> int:
+TURN_TOKENS = 16  # the chat template's tokens around each turn of a conversation, generously
+
+
+@dataclass(frozen=True)
+class JobInput:
+    """What a job sends its models: a prompt (rendered from its template, if
+    any), or a conversation (user and assistant turns; `prompt` is then its
+    last user turn), and a chart's records."""
+
+    prompt: str
+    data: list | None = None
+    messages: tuple[dict[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, job: dict[str, Any]) -> JobInput:
+        return cls(prompt=job["prompt"], data=job.get("data"), messages=tuple(job.get("messages") or ()))
+
+    def texts(self) -> list[str]:
+        return [m["content"] for m in self.messages] if self.messages else [self.prompt]
+
+    @property
+    def chars(self) -> int:
+        return sum(len(t) for t in self.texts())
+
+
+def input_token_bound(*texts: str | None, turns: int = 1) -> int:
     """The most tokens a request made of these texts can count as input."""
-    return sum(len(t.encode("utf-8")) for t in texts if t) + TEMPLATE_TOKENS
+    return sum(len(t.encode("utf-8")) for t in texts if t) + TEMPLATE_TOKENS + TURN_TOKENS * max(turns - 1, 0)
 
 
-def text_call_bound(spec: ModelSpec, *, prompt: str, system: str | None, max_tokens: int) -> Decimal:
-    """The most one text call can cost: every byte a token, every output token used."""
-    return spec.cost_usd(input_token_bound(prompt, system), spec.output_limit(max_tokens))
+def text_call_bound(
+    spec: ModelSpec,
+    *,
+    prompt: str | list[str],
+    system: str | None,
+    max_tokens: int,
+    guardrail: Guardrail | None = None,
+) -> Decimal:
+    """The most one text call can cost: every byte a token, every output token
+    used (max_tokens, within the model's limit), and its guardrail's checks."""
+    texts = [prompt] if isinstance(prompt, str) else prompt
+    output = spec.output_limit(max_tokens)
+    cost = spec.cost_usd(input_token_bound(*texts, system, turns=len(texts)), output)
+    if guardrail:
+        cost += guardrail.converse_bound(sum(len(t) for t in texts) + len(system or ""), output)
+    return cost
 
 
-def repair_call_bound(spec: ModelSpec, *, request: str, max_tokens: int) -> Decimal:
+def repair_call_bound(
+    spec: ModelSpec, *, request: str, system: str, max_tokens: int, guardrail: Guardrail | None = None
+) -> Decimal:
     """The most a chart's repair call can cost: the request, the first reply
     as quoted (cut at REPAIR_QUOTE_BYTES), the reason (cut at
     REPAIR_PROBLEM_BYTES) and the repair's own words, before any of them is known."""
     repair_bytes = len(request.encode()) + REPAIR_QUOTE_BYTES + REPAIR_PROBLEM_BYTES + len(REPAIR_TEMPLATE.encode())
-    return spec.cost_usd(repair_bytes + len(SYSTEM.encode()) + TEMPLATE_TOKENS, spec.output_limit(max_tokens))
+    cost = spec.cost_usd(repair_bytes + len(system.encode()) + TEMPLATE_TOKENS, spec.output_limit(max_tokens))
+    if guardrail:
+        cost += guardrail.converse_bound(repair_bytes + len(system), spec.output_limit(max_tokens))
+    return cost
 
 
-def work_bound(spec: ModelSpec, kind: str, prompt: str, data: list | None, max_tokens: int) -> Decimal:
+def image_bound(spec: ModelSpec, params: dict[str, Any], prompt_chars: int, guardrail: Guardrail | None) -> Decimal:
+    """An image call's price (its count, at its size, quality and steps), and
+    the guardrail's check of its prompts first."""
+    cost = spec.cost_usd(0, 0, images=int(params.get("count", 1)), image_price=spec.image_price(params))
+    return cost + (guardrail_check_bound(prompt_chars, params) if guardrail else ZERO)
+
+
+def guardrail_check_bound(prompt_chars: int, params: dict[str, Any]) -> Decimal:
+    """What ApplyGuardrail on a prompt (and its negative prompt) can cost."""
+    return units_bound(prompt_chars) + units_bound(len(params.get("negativePrompt", "")))
+
+
+def work_bound(
+    spec: ModelSpec, kind: str, job_input: JobInput, params: dict[str, Any], guardrail: Guardrail | None = None
+) -> Decimal:
     """The worst case of one model's work in a job: one call; a chart may take
     two (the spec, and one repair that quotes the first answer), and its
     prompt carries the data; an image is its price."""
     if kind == "image":
-        return spec.cost_usd(0, 0, images=1)
+        return image_bound(spec, params, job_input.chars, guardrail)
+    max_tokens = int(params["maxTokens"])
     if kind == "chart":
-        request = chart_request(prompt, data)
-        first = text_call_bound(spec, prompt=request, system=SYSTEM, max_tokens=max_tokens)
-        return first + repair_call_bound(spec, request=request, max_tokens=max_tokens)
-    return text_call_bound(spec, prompt=prompt, system=None, max_tokens=max_tokens)
+        request, system = chart_request(job_input.prompt, job_input.data), chart_system(params.get("system"))
+        first = text_call_bound(spec, prompt=request, system=system, max_tokens=max_tokens, guardrail=guardrail)
+        return first + repair_call_bound(spec, request=request, system=system, max_tokens=max_tokens, guardrail=guardrail)
+    return text_call_bound(
+        spec, prompt=job_input.texts(), system=params.get("system"), max_tokens=max_tokens, guardrail=guardrail
+    )
 
 
-def first_call_bound(spec: ModelSpec, kind: str, prompt: str, data: list | None, max_tokens: int) -> Decimal:
-    """The worst case of a model's first call (what is reserved before it)."""
+def first_call_bound(
+    spec: ModelSpec, kind: str, job_input: JobInput, params: dict[str, Any], guardrail: Guardrail | None = None
+) -> Decimal:
+    """The worst case of a model's first call (what is reserved before it).
+    An image's guardrail check is a call of its own (shared.guardrails)."""
     if kind == "image":
-        return spec.cost_usd(0, 0, images=1)
+        return image_bound(spec, params, job_input.chars, None)
+    max_tokens = int(params["maxTokens"])
     if kind == "chart":
-        return text_call_bound(spec, prompt=chart_request(prompt, data), system=SYSTEM, max_tokens=max_tokens)
-    return text_call_bound(spec, prompt=prompt, system=None, max_tokens=max_tokens)
+        request, system = chart_request(job_input.prompt, job_input.data), chart_system(params.get("system"))
+        return text_call_bound(spec, prompt=request, system=system, max_tokens=max_tokens, guardrail=guardrail)
+    return text_call_bound(
+        spec, prompt=job_input.texts(), system=params.get("system"), max_tokens=max_tokens, guardrail=guardrail
+    )
 
 
 class JobBudget:

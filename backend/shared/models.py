@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.errors import InvalidRequest
 
@@ -54,6 +54,59 @@ class TemplateRef(BaseModel):
     owner: OwnerId | None = Field(default=None, description="Another key's shared template; omitted: the caller's own.")
 
 
+class GenerationParameters(BaseModel):
+    """Generation parameters. Their types are checked here; what each model
+    takes, and its ranges, is the model registry's (shared.parameters), so a
+    parameter a model lacks is refused naming the model."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    # text (and chart)
+    system: str | None = Field(default=None, max_length=20_000, description="text, chart: the system prompt.")
+    temperature: float | None = Field(default=None, description="text, chart: sampling temperature.")
+    top_p: float | None = Field(default=None, alias="topP", description="text, chart: nucleus sampling.")
+    max_tokens: int | None = Field(default=None, alias="maxTokens", description="text, chart: the most output tokens.")
+    stop_sequences: list[Annotated[str, Field(max_length=200)]] | None = Field(
+        default=None, alias="stopSequences", max_length=16, description="text, chart: where the model stops."
+    )
+    # image (and a chart's size)
+    width: int | None = Field(default=None, description="image, chart: width in pixels.")
+    height: int | None = Field(default=None, description="image, chart: height in pixels.")
+    aspect_ratio: str | None = Field(
+        default=None, alias="aspectRatio", pattern=r"^\d{1,2}:\d{1,2}$", description="image: for models sized by ratio."
+    )
+    count: int | None = Field(default=None, description="image: the number of images.")
+    seed: int | None = Field(default=None, description="image: the seed (drawn and reported when omitted).")
+    negative_prompt: str | None = Field(
+        default=None, alias="negativePrompt", max_length=10_000, description="image: what not to draw."
+    )
+    cfg_scale: float | None = Field(
+        default=None,
+        validation_alias=AliasChoices("cfgScale", "guidance"),
+        serialization_alias="cfgScale",
+        description="image: how closely to follow the prompt (guidance; 'guidance' is accepted as its name).",
+    )
+    steps: int | None = Field(default=None, description="image: diffusion steps, for the models that take them.")
+    quality: str | None = Field(default=None, max_length=32, description="image: standard or premium.")
+    style: str | None = Field(default=None, max_length=64, description="image: a style preset of the model.")
+
+    def given(self) -> dict[str, Any]:
+        """The parameters set, by their API names."""
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+MAX_TURNS = 50
+
+
+class Message(BaseModel):
+    """One turn of a conversation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant"]
+    content: Prompt
+
+
 class GenerateRequest(BaseModel):
     """POST /generate: a prompt, or a template and its variables. Unknown fields
     are refused so that a typo is not ignored."""
@@ -62,6 +115,20 @@ class GenerateRequest(BaseModel):
 
     prompt: Prompt | None = Field(default=None, description="What to generate.")
     template: TemplateRef | None = Field(default=None, description="A stored prompt template, instead of prompt.")
+    messages: list[Message] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_TURNS,
+        description="kind text: a conversation, instead of prompt: a system turn first if any, then user and "
+        "assistant turns in turn, the last a user's.",
+    )
+    parameters: GenerationParameters | None = Field(default=None, description="Generation parameters for every model.")
+    model_parameters: dict[str, GenerationParameters] | None = Field(
+        default=None, alias="modelParameters", description="Parameters for one model, over `parameters`, by model ID."
+    )
+    # The shorthand of the product plan's request: {"prompt", "steps", "guidance"}.
+    steps: int | None = Field(default=None, description="Shorthand for parameters.steps.")
+    guidance: float | None = Field(default=None, description="Shorthand for parameters.cfgScale.")
     variables: dict[str, TemplateValue] = Field(
         default_factory=dict, max_length=MAX_VARIABLES, description="The template's variables."
     )
@@ -79,8 +146,25 @@ class GenerateRequest(BaseModel):
 
     @model_validator(mode="after")
     def one_prompt_source(self) -> GenerateRequest:
-        if (self.prompt is None) == (self.template is None):
-            raise ValueError("needs exactly one of prompt and template")
+        if sum(source is not None for source in (self.prompt, self.template, self.messages)) != 1:
+            raise ValueError("needs exactly one of prompt, template and messages")
+        if self.messages is not None:
+            if self.kind != "text":
+                raise ValueError("has messages, which only a text job takes")
+            check_conversation(self.messages, has_system=bool(self.parameters and self.parameters.system))
+        if self.model_parameters:
+            strangers = [m for m in self.model_parameters if m not in self.models]
+            if strangers:
+                raise ValueError(f"has modelParameters for models it does not run: {', '.join(strangers)}")
+        if self.steps is not None or self.guidance is not None:
+            common = self.parameters or GenerationParameters()
+            for short, name in (("steps", "steps"), ("guidance", "cfg_scale")):
+                value = getattr(self, short)
+                if value is not None:
+                    if getattr(common, name) not in (None, value):
+                        raise ValueError(f"gives {short} twice, with different values")
+                    common = common.model_copy(update={name: value})
+            self.parameters, self.steps, self.guidance = common, None, None
         if self.variables and self.template is None:
             raise ValueError("has variables but no template")
         if self.data is not None:
@@ -89,6 +173,24 @@ class GenerateRequest(BaseModel):
             if len(json.dumps(self.data, separators=(",", ":"))) > MAX_CHART_DATA_BYTES:
                 raise ValueError(f"has more than {MAX_CHART_DATA_BYTES} bytes of chart data")
         return self
+
+
+def check_conversation(messages: list[Message], *, has_system: bool) -> None:
+    """A system turn only first; then user and assistant in turn, from a user
+    turn to a user turn (what every Converse model family takes)."""
+    turns = messages[1:] if messages[0].role == "system" else messages
+    if messages[0].role == "system" and has_system:
+        raise ValueError("has a system turn and parameters.system; give one")
+    if not turns:
+        raise ValueError("has messages with no user turn")
+    for i, turn in enumerate(turns):
+        expected = "user" if i % 2 == 0 else "assistant"
+        if turn.role != expected:
+            raise ValueError(
+                f"has {'an' if turn.role == 'assistant' else 'a'} {turn.role} turn where {'an' if expected == 'assistant' else 'a'} {expected} turn belongs (turn {i + len(messages) - len(turns) + 1})"
+            )
+    if turns[-1].role != "user":
+        raise ValueError("has messages that end with an assistant turn; the last turn is the user's")
 
 
 class CreateTemplateRequest(BaseModel):
@@ -124,12 +226,17 @@ class EnhanceRequest(BaseModel):
 
     prompt: Prompt = Field(description="The prompt to improve.")
     kind: OutputKind = Field(default="text", description="What the prompt will be used to generate.")
+    parameters: GenerationParameters | None = Field(
+        default=None, description="temperature, topP, maxTokens of the enhance model's call."
+    )
 
 
-def ensure_prompt_fits(prompt: str, max_chars: int) -> None:
-    """The deployment's prompt size limit (MAX_PROMPT_CHARS), as a clear 400."""
-    if len(prompt) > max_chars:
+def ensure_prompt_fits(prompt: str | int, max_chars: int, *, field: str = "prompt", what: str = "prompt") -> None:
+    """The deployment's prompt size limit (MAX_PROMPT_CHARS), as a clear 400.
+    `prompt` is the text or its length (a conversation's, with its system prompt)."""
+    length = prompt if isinstance(prompt, int) else len(prompt)
+    if length > max_chars:
         raise InvalidRequest(
-            f"prompt is {len(prompt)} characters long; the limit is {max_chars}",
-            details={"field": "prompt", "maxChars": max_chars},
+            f"{what} is {length} characters long; the limit is {max_chars}",
+            details={"field": field, "maxChars": max_chars},
         )

@@ -25,7 +25,10 @@ class ModelSpec:
     max_output_tokens: int = 0
     input_per_1k: Decimal = ZERO
     output_per_1k: Decimal = ZERO
-    per_image: Decimal = ZERO
+    per_image: Decimal = ZERO  # one 1024x1024 standard image
+    parameters: str = ""  # the name of the model's parameter set (shared.parameters)
+    # (quality, max pixels, max steps, price) of one image; None matches any.
+    image_prices: tuple[tuple[str | None, int | None, int | None, Decimal], ...] = ()
 
     def serves(self, kind: str) -> bool:
         """Whether a job of `kind` may use this model: charts are written by text models."""
@@ -35,14 +38,30 @@ class ModelSpec:
         """The output tokens a call asks for: the deployment's cap, within the model's."""
         return min(deployment_max_tokens, self.max_output_tokens)
 
-    def cost_usd(self, input_tokens: int, output_tokens: int, images: int = 0) -> Decimal:
-        cost = (self.input_per_1k * input_tokens + self.output_per_1k * output_tokens) / 1000 + self.per_image * images
+    def image_price(self, parameters: dict | None = None) -> Decimal:
+        """The price of one image made with these parameters: the first of
+        the model's price rules its quality, size and steps fall under."""
+        parameters = parameters or {}
+        pixels = int(parameters.get("width", 1024)) * int(parameters.get("height", 1024))
+        for quality, max_pixels, max_steps, usd in self.image_prices:
+            if quality is not None and parameters.get("quality", "standard") != quality:
+                continue
+            if max_pixels is not None and pixels > max_pixels:
+                continue
+            if max_steps is not None and int(parameters.get("steps", 0)) > max_steps:
+                continue
+            return usd
+        return self.per_image
+
+    def cost_usd(self, input_tokens: int, output_tokens: int, images: int = 0, image_price: Decimal | None = None) -> Decimal:
+        per_image = self.per_image if image_price is None else image_price
+        cost = (self.input_per_1k * input_tokens + self.output_per_1k * output_tokens) / 1000 + per_image * images
         return cost.quantize(Decimal("0.00000001"))
 
 
 @lru_cache(maxsize=1)
 def load_registry() -> dict[str, ModelSpec]:
-    raw = json.loads(_REGISTRY_FILE.read_text(encoding="utf-8"), parse_float=Decimal)
+    raw = registry_data()
     return {
         m["id"]: ModelSpec(
             id=m["id"],
@@ -54,9 +73,20 @@ def load_registry() -> dict[str, ModelSpec]:
             input_per_1k=Decimal(m.get("inputPer1k", 0)),
             output_per_1k=Decimal(m.get("outputPer1k", 0)),
             per_image=Decimal(m.get("perImage", 0)),
+            parameters=m.get("parameters", ""),
+            image_prices=tuple(
+                (rule.get("quality"), rule.get("maxPixels"), rule.get("maxSteps"), Decimal(rule["usd"]))
+                for rule in m.get("imagePrices", [])
+            ),
         )
         for m in raw["models"]
     }
+
+
+@lru_cache(maxsize=1)
+def registry_data() -> dict:
+    """The registry file as data (parameter sets, guardrail prices), floats as Decimals."""
+    return json.loads(_REGISTRY_FILE.read_text(encoding="utf-8"), parse_float=Decimal)
 
 
 # Prefixes of Bedrock's cross-region inference profiles: "us.amazon.nova-lite-v1:0"

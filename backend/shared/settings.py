@@ -41,6 +41,10 @@ class Settings:
     enhance_concurrency: tuple[tuple[str, int], ...] = (("standard", 4), ("free", 1))
     job_retention_days: int = 0
     cors_allowed_origins: tuple[str, ...] = ()
+    # The Bedrock guardrail on every model call (template parameters
+    # GuardrailId/GuardrailVersion, or the one CreateGuardrail makes); "" for none.
+    guardrail_id: str = ""
+    guardrail_version: str = ""
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ) -> Settings:
@@ -83,6 +87,8 @@ class Settings:
             job_retention_days=int(env.get("JOB_RETENTION_DAYS", "0")),
             # Browser origins that may call the API (template parameter CorsAllowedOrigins).
             cors_allowed_origins=tuple(o.strip() for o in env.get("CORS_ALLOWED_ORIGINS", "").split(",") if o.strip()),
+            guardrail_id=env.get("GUARDRAIL_ID", ""),
+            guardrail_version=env.get("GUARDRAIL_VERSION", ""),
         )
 
     def tier_budgets(self) -> dict[str, Decimal]:

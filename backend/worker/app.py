@@ -16,6 +16,7 @@ from shared import clients
 from shared.jobs import JobRepository
 from shared.metrics import record_model_usage
 from shared.providers import ChartProvider, ConverseTextProvider, InvokeImageProvider
+from shared.providers.guardrail import GuardrailCheck
 from shared.settings import get_settings
 from worker.service import JobRunner
 
@@ -50,6 +51,7 @@ def runner(context: LambdaContext | None = None) -> JobRunner:
         },
         s3=clients.s3(),
         settings=settings,
+        guardrail_check=lambda guardrail: GuardrailCheck(clients.bedrock_runtime(), guardrail),
     )
 
 

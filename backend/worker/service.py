@@ -23,13 +23,23 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from shared.budgets import ZERO, JobBudget, KeyProfiles, first_call_bound, text_call_bound, work_bound
+from shared.budgets import (
+    ZERO,
+    JobBudget,
+    JobInput,
+    KeyProfiles,
+    first_call_bound,
+    guardrail_check_bound,
+    text_call_bound,
+    work_bound,
+)
 from shared.costs import Call, CallLedger, Usage, call_id, period_of
+from shared.guardrails import GUARDRAIL_MODEL, Guardrail, guardrail_of
 from shared.job_status import JobStatus
 from shared.jobs import MAX_CLAIMS, JobRepository, from_dynamo, utc_now
-from shared.providers import Generation, ModelCallError, Provider
-from shared.providers.chart import SYSTEM as CHART_SYSTEM
-from shared.providers.chart import chart_request
+from shared.parameters import defaults_for
+from shared.providers import Generation, GuardrailBlocked, ModelCallError, Provider
+from shared.providers.chart import chart_request, chart_system
 from shared.recovery import abandon
 from shared.registry import ModelSpec, enabled_specs
 from shared.settings import Settings
@@ -90,10 +100,14 @@ def failure_reason(status: JobStatus, results: dict[str, Any], models: list[str]
     """Why a job did not complete, model by model."""
     if status is JobStatus.COMPLETED:
         return None
-    problems = [
-        f"{m}: {results[m]['error']['code']}" for m in models if results.get(m, {}).get("status") in ("FAILED", "SKIPPED")
-    ]
-    prefix = "budget reached" if status is JobStatus.BUDGET_EXCEEDED else "model calls failed"
+    failed = [m for m in models if results.get(m, {}).get("status") in ("FAILED", "SKIPPED", "BLOCKED")]
+    problems = [f"{m}: {results[m]['error']['code']}" for m in failed]
+    if status is JobStatus.BUDGET_EXCEEDED:
+        prefix = "budget reached"
+    elif all(results[m]["status"] == "BLOCKED" for m in failed):
+        prefix = "blocked by the guardrail"
+    else:
+        prefix = "model calls failed"
     return f"{prefix} - " + "; ".join(problems)
 
 
@@ -113,6 +127,8 @@ class Work:
     claim: int
     worst: Decimal  # held on the job's budget for the whole work
     first: Call
+    params: dict[str, Any] = field(default_factory=dict)  # what the model runs with (shared.parameters)
+    checks: int = 0  # guardrail checks made (ApplyGuardrail, before an image call)
     spent: Decimal = ZERO
     calls: int = 0
     extra: Decimal = ZERO  # held on the job's budget beyond `worst` (a retry after an unknown outcome)
@@ -137,6 +153,7 @@ class JobRunner:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         time_left: Callable[[], float] | None = None,
+        guardrail_check: Callable[[Guardrail], Any] | None = None,
     ) -> None:
         self._jobs = jobs
         self._calls = calls
@@ -150,6 +167,10 @@ class JobRunner:
         # Seconds before the function's own timeout (Lambda's remaining time);
         # a retry that could not finish before it is not started.
         self._time_left = time_left or (lambda: float("inf"))
+        # The deployment's guardrail, and the ApplyGuardrail check of prompts
+        # that a model call cannot carry it in (images).
+        self._guardrail = guardrail_of(settings.guardrail_id, settings.guardrail_version)
+        self._guardrail_check = guardrail_check
 
     # ------------------------------------------------------------------ run
     def run(self, job_id: str) -> RunOutcome:
@@ -245,12 +266,14 @@ class JobRunner:
     ) -> list[Work]:
         """Reserve each model's first call, in the job's model order: what
         does not fit the job's or the key's budget is SKIPPED; the rest runs."""
-        kind, max_tokens = job.get("kind", "text"), self._settings.model_max_tokens
+        kind = job.get("kind", "text")
+        job_input = JobInput.of(job)
         lease_until = int(job["leaseUntil"])
         work = []
         for model in pending:
             spec = registry[model]
-            worst = work_bound(spec, kind, job["prompt"], job.get("data"), max_tokens)
+            params = self.parameters_of(job, model, spec)
+            worst = work_bound(spec, kind, job_input, params, self._guardrail)
             if not budget.try_reserve(worst):
                 reason = f"the job's budget of ${budget.budget} would be exceeded (spent ${budget.spent})"
                 self._record(job["jobId"], model, skipped(model, spec, reason))
@@ -261,7 +284,7 @@ class JobRunner:
                 owner=job["owner"],
                 model=model,
                 kind=kind,
-                reserved=first_call_bound(spec, kind, job["prompt"], job.get("data"), max_tokens),
+                reserved=first_call_bound(spec, kind, job_input, params, self._guardrail),
                 period=period_of(now),
                 lease_until=lease_until,
             )
@@ -271,35 +294,57 @@ class JobRunner:
                     job["jobId"], model, skipped(model, spec, f"this API key's monthly budget of ${limit} would be exceeded")
                 )
                 continue
-            work.append(Work(job=job, model=model, spec=spec, claim=claim, worst=worst, first=first))
+            work.append(Work(job=job, model=model, spec=spec, claim=claim, worst=worst, first=first, params=params))
         return work
+
+    def parameters_of(self, job: dict[str, Any], model: str, spec: ModelSpec) -> dict[str, Any]:
+        """What the model runs with: as the job was accepted with (defaults and
+        seed filled in then), with the job's system prompt; a job queued before
+        parameters existed gets the defaults."""
+        stored = job.get("parameters", {}).get(model)
+        if stored is None:
+            stored = defaults_for(
+                spec, job.get("kind", "text"), deployment_max_tokens=self._settings.model_max_tokens, seed_source=job["jobId"]
+            )
+        params = from_dynamo(stored)
+        if job.get("system"):
+            params = {"system": job["system"], **params}
+        return params
 
     # ------------------------------------------------------------- one model
     def _run_work(self, work: Work, budget: JobBudget) -> None:
-        job, kind = work.job, work.job.get("kind", "text")
-        max_tokens = work.spec.output_limit(self._settings.model_max_tokens)
+        job, kind, params = work.job, work.job.get("kind", "text"), work.params
+        guardrail = self._guardrail
         try:
             if kind == "chart":
-                request = chart_request(job["prompt"], job.get("data"))
-
-                def text_call(prompt: str) -> Generation:
-                    provider = self._providers[work.spec.api]
-                    return self._metered(
-                        work,
-                        budget,
-                        lambda meta: provider.generate(
-                            work.model, prompt, system=CHART_SYSTEM, max_tokens=max_tokens, metadata=meta
-                        ),
-                        estimate=text_call_bound(work.spec, prompt=prompt, system=CHART_SYSTEM, max_tokens=max_tokens),
-                    )
-
-                generation = self._providers["chart"].generate(work.model, request, max_tokens=max_tokens, call=text_call)
-            else:
+                generation = self._chart(work, budget)
+            elif kind == "image":
+                prompt, params = job["prompt"], work.params
+                if guardrail and self._guardrail_check:
+                    prompt, params = self._checked_input(work, budget, guardrail)
                 provider = self._providers[work.spec.api]
                 generation = self._metered(
                     work,
                     budget,
-                    lambda meta: provider.generate(work.model, job["prompt"], max_tokens=max_tokens, metadata=meta),
+                    lambda meta: provider.generate(work.model, prompt, max_tokens=0, metadata=meta, params=params),
+                    estimate=work.first.reserved,
+                )
+            else:
+                provider = self._providers[work.spec.api]
+                messages = job.get("messages") or None
+                generation = self._metered(
+                    work,
+                    budget,
+                    lambda meta: provider.generate(
+                        work.model,
+                        job["prompt"],
+                        system=params.get("system"),
+                        max_tokens=int(params["maxTokens"]),
+                        metadata=meta,
+                        params=params,
+                        messages=messages,
+                        guardrail=guardrail,
+                    ),
                     estimate=work.first.reserved,
                 )
         except ModelCallError as exc:
@@ -309,10 +354,17 @@ class JobRunner:
             )
             self._close_unstarted(work)
             error = {"code": exc.code, "message": exc.public[:500]}
-            result = {"model": work.model, "kind": kind, "status": "FAILED", "costUsd": float(work.spent), "error": error}
+            status = "BLOCKED" if isinstance(exc, GuardrailBlocked) else "FAILED"
+            result = {"model": work.model, "kind": kind, "status": status, "costUsd": float(work.spent), "error": error}
+            result["parameters"] = self._reported(params)
+            if isinstance(exc, GuardrailBlocked) and guardrail:
+                result["guardrail"] = {**guardrail.view(), "blocked": exc.where, "reasons": exc.reasons}
         else:
             keys, versions = self._store(job["jobId"], generation)
             result = {**self._result(kind, generation, keys, work.spent), "versions": versions}
+            result["parameters"] = self._reported(params)
+            if guardrail:
+                result["guardrail"] = {**guardrail.view(), "action": generation.guardrail_action or "NONE"}
         finally:
             budget.settle(work.worst + work.extra, work.spent)
         if not self._record(job["jobId"], work.model, result):
@@ -320,11 +372,68 @@ class JobRunner:
             # keep its output (DELETE /jobs must leave no object behind).
             self._discard(result.get("versions", {}))
 
+    @staticmethod
+    def _reported(params: dict[str, Any]) -> dict[str, Any]:
+        """The parameters a result shows: all but the system prompt (the job's,
+        the same for every model, and possibly long)."""
+        return {k: v for k, v in params.items() if k != "system"}
+
+    def _chart(self, work: Work, budget: JobBudget) -> Generation:
+        job, params, guardrail = work.job, work.params, self._guardrail
+        request, system = chart_request(job["prompt"], job.get("data")), chart_system(params.get("system"))
+        max_tokens = int(params["maxTokens"])
+        provider = self._providers[work.spec.api]
+
+        def text_call(prompt: str) -> Generation:
+            return self._metered(
+                work,
+                budget,
+                lambda meta: provider.generate(
+                    work.model, prompt, system=system, max_tokens=max_tokens, metadata=meta, params=params, guardrail=guardrail
+                ),
+                estimate=text_call_bound(work.spec, prompt=prompt, system=system, max_tokens=max_tokens, guardrail=guardrail),
+            )
+
+        size = (int(params["width"]), int(params["height"])) if "width" in params else None
+        return self._providers["chart"].generate(work.model, request, max_tokens=max_tokens, call=text_call, size=size)
+
+    def _checked_input(self, work: Work, budget: JobBudget, guardrail: Guardrail) -> tuple[str, dict[str, Any]]:
+        """The guardrail's check of an image call's prompts, metered as a call
+        of its own (recorded under GUARDRAIL_MODEL): the prompts to send
+        (masked if it anonymised them), or GuardrailBlocked."""
+        check = self._guardrail_check(guardrail) if self._guardrail_check else None
+        prompt, params = work.job["prompt"], work.params
+        texts = [prompt] + ([params["negativePrompt"]] if "negativePrompt" in params else [])
+        sent: list[str] = texts
+
+        def send(meta: dict[str, str]) -> Generation:
+            nonlocal sent
+            generation, sent = check.check(texts)
+            return generation
+
+        estimate = guardrail_check_bound(len(prompt), params)
+
+        def next_check() -> Call:
+            work.checks += 1  # a retry after an unknown outcome is a check of its own
+            return self._new_call(work, budget, estimate, model=GUARDRAIL_MODEL, seq=work.checks)
+
+        self._metered(
+            work, budget, send, estimate=estimate, next_call=next_check, price=lambda generation: generation.guardrail_usd
+        )
+        if len(sent) > 1:
+            params = {**params, "negativePrompt": sent[1]}
+        return sent[0], params
+
     def _next_call(self, work: Work, budget: JobBudget, estimate: Decimal) -> Call:
         """The call to make now: the reserved first one, else a new reservation."""
         work.calls += 1
         if work.calls == 1:
             return work.first
+        return self._new_call(work, budget, estimate, model=work.model, seq=work.calls)
+
+    def _new_call(self, work: Work, budget: JobBudget, estimate: Decimal, *, model: str, seq: int) -> Call:
+        """A new reservation within the work: out of what its worst case still
+        holds for it, else on top of it (a retry after an unknown outcome)."""
         covered = min(estimate, work.allowance)  # a chart's repair fits the worst case held for it
         work.allowance -= covered
         if estimate > covered:
@@ -333,10 +442,11 @@ class JobRunner:
             work.extra += estimate - covered
         call = Call(
             job_id=work.first.job_id,
-            call_id=call_id(work.model, work.claim, work.calls),
+            # A guardrail check is named after the model it guards.
+            call_id=call_id(work.model if model == work.model else f"{model}.{work.model}", work.claim, seq),
             owner=work.first.owner,
-            model=work.model,
-            kind=work.first.kind,
+            model=model,
+            kind=work.first.kind if model == work.model else "guardrail",
             reserved=estimate,
             period=period_of(self._now()),
             lease_until=work.first.lease_until,
@@ -347,13 +457,23 @@ class JobRunner:
         return call
 
     def _metered(
-        self, work: Work, budget: JobBudget, send: Callable[[dict[str, str]], Generation], *, estimate: Decimal
+        self,
+        work: Work,
+        budget: JobBudget,
+        send: Callable[[dict[str, str]], Generation],
+        *,
+        estimate: Decimal,
+        next_call: Callable[[], Call] | None = None,
+        price: Callable[[Generation], Decimal] | None = None,
     ) -> Generation:
         """One logical call with its retries, every attempt under a reservation:
-        settled to the real cost when the provider answers, released when it
-        failed unbilled, charged (UNCONFIRMED) when its outcome is unknown,
-        after which a retry needs a reservation of its own."""
-        call = self._next_call(work, budget, estimate)
+        settled to the real cost when the provider answers (a guardrail's
+        block included: it is billed), released when it failed unbilled,
+        charged (UNCONFIRMED) when its outcome is unknown, after which a retry
+        needs a reservation of its own."""
+        next_call = next_call or (lambda: self._next_call(work, budget, estimate))
+        price = price or (lambda generation: self._price(work, generation))
+        call = next_call()
         attempt = 0
         while True:
             attempt += 1
@@ -365,23 +485,43 @@ class JobRunner:
                 delay = 0.0 if last else self._retry.delay(attempt)
                 # Room for the next attempt, its backoff, and a second to record it.
                 out_of_time = not last and self._time_left() < delay + self._settings.model_call_timeout_seconds + 1
+                if exc.billed_usd is not None:  # answered and billed, but nothing to use
+                    usage = Usage(exc.input_tokens, exc.output_tokens)
+                    cost = (
+                        exc.billed_usd
+                        if call.model == GUARDRAIL_MODEL
+                        else (work.spec.cost_usd(exc.input_tokens, exc.output_tokens) + exc.billed_usd)
+                    )
+                    self._calls.settle(call, usage, cost, now=self._now())
+                    work.spent += cost
+                    raise
                 if exc.outcome_unknown:
                     self._calls.unconfirm(call, now=self._now(), reason=exc.code)
                     work.spent += call.reserved
                     if last or out_of_time:
                         raise
-                    call = self._next_call(work, budget, estimate)
+                    call = next_call()
                 elif last or out_of_time:
                     self._calls.release(call, now=self._now())
                     raise
                 logger.info("model call retried", extra={"code": exc.code, "attempt": attempt, "delaySeconds": round(delay, 2)})
                 self._sleep(delay)
                 continue
-            cost = work.spec.cost_usd(generation.input_tokens, generation.output_tokens, generation.images)
+            cost = price(generation)
             usage = Usage(generation.input_tokens, generation.output_tokens, generation.images)
             self._calls.settle(call, usage, cost, now=self._now())
             work.spent += cost
             return generation
+
+    @staticmethod
+    def _price(work: Work, generation: Generation) -> Decimal:
+        """A model call's cost: its tokens, its images at their size and
+        quality, and its guardrail's checks."""
+        spec = work.spec
+        per_image = spec.image_price(work.params) if generation.images else None
+        return spec.cost_usd(generation.input_tokens, generation.output_tokens, generation.images, per_image) + (
+            generation.guardrail_usd
+        )
 
     def _close_unstarted(self, work: Work) -> None:
         """A first call that was reserved but never sent (the work failed before it) costs nothing."""

@@ -42,7 +42,7 @@ def test_cancelling_a_running_job_keeps_it_cancelled_with_what_was_spent(aws, co
     put_job(aws, models=(MICRO,), owner=OWNER)
 
     class CancelledMeanwhile(FakeProvider):
-        def generate(self, model, prompt, *, system=None, max_tokens, metadata=None):
+        def generate(self, model, prompt, *, system=None, max_tokens, metadata=None, **_):
             assert cancel(context)["statusCode"] == 200  # the owner cancels while the call runs
             return super().generate(model, prompt, max_tokens=max_tokens)
 

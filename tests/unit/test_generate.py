@@ -80,7 +80,7 @@ def test_unknown_model_lists_the_enabled_ones(aws, context):
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
-        ({"models": ["amazon.nova-micro-v1:0"]}, "needs exactly one of prompt and template"),
+        ({"models": ["amazon.nova-micro-v1:0"]}, "needs exactly one of prompt, template and messages"),
         ({"prompt": "hi"}, "models is required"),
         ({"prompt": "hi", "models": []}, "models"),
         ({"prompt": "hi", "models": "amazon.nova-micro-v1:0"}, "models"),

@@ -12,7 +12,7 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from shared.budgets import work_bound
+from shared.budgets import JobInput, work_bound
 from shared.providers import InvokeImageProvider, ModelCallError
 from shared.registry import load_registry
 
@@ -94,4 +94,5 @@ def test_throttling_is_retryable(bedrock):
 
 def test_images_are_priced_per_image():
     spec = load_registry()[NOVA]
-    assert spec.cost_usd(0, 0, images=1) == work_bound(spec, "image", "x" * 5000, None, 2048) == spec.per_image
+    params = {"width": 1024, "height": 1024, "count": 1, "quality": "standard"}
+    assert spec.cost_usd(0, 0, images=1) == work_bound(spec, "image", JobInput("x" * 5000), params) == spec.per_image

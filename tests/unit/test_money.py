@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 from boto3.dynamodb.conditions import Key
 
-from shared.budgets import KeyProfiles, input_token_bound, text_call_bound, work_bound
+from shared.budgets import JobInput, KeyProfiles, input_token_bound, text_call_bound, work_bound
 from shared.costs import Call, Usage, call_id, period_of
 from shared.jobs import MAX_CLAIMS, JobRepository
 from shared.limits import InFlightSlots, TooManyInFlight
@@ -401,7 +401,7 @@ def test_a_charts_worst_case_covers_its_repair_as_really_sent():
     repair = repair_request(request, reply, "Vega-Lite rejected the spec: " + "y" * 5000)
     first = text_call_bound(spec, prompt=request, system=SYSTEM, max_tokens=2048)
     actual_repair = text_call_bound(spec, prompt=repair, system=SYSTEM, max_tokens=2048)
-    assert work_bound(spec, "chart", prompt, data, 2048) >= first + actual_repair
+    assert work_bound(spec, "chart", JobInput(prompt, data), {"maxTokens": 2048}) >= first + actual_repair
 
 
 def test_records_are_found_by_job_and_call(aws, settings):

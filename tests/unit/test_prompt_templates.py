@@ -199,7 +199,7 @@ def test_missing_variables_are_named(aws, context):
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
-        ({"prompt": "hi", "template": {"id": "haiku"}}, "exactly one of prompt and template"),
+        ({"prompt": "hi", "template": {"id": "haiku"}}, "exactly one of prompt, template and messages"),
         ({"prompt": "hi", "variables": {"a": "b"}}, "has variables but no template"),
         ({"template": {"id": "haiku", "version": 0}}, "template.version"),
         ({"template": {"id": "haiku", "owner": "not/an/owner"}}, "template.owner"),

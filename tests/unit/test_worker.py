@@ -40,7 +40,7 @@ class FakeProvider:
         self.prompts: list[str] = []
         self._lock = threading.Lock()
 
-    def generate(self, model, prompt, *, system=None, max_tokens, metadata=None):
+    def generate(self, model, prompt, *, system=None, max_tokens, metadata=None, **_):
         with self._lock:
             self.calls.append(model)
             self.metadata.append(metadata)
@@ -282,7 +282,7 @@ def test_handler_runs_the_sample_event_through_real_converse_shapes(aws, context
         expected_params={
             "modelId": MICRO,
             "messages": [{"role": "user", "content": [{"text": "Write a haiku"}]}],
-            "inferenceConfig": {"maxTokens": 2048, "temperature": 0.7},
+            "inferenceConfig": {"maxTokens": 2048, "temperature": 0.7, "topP": 0.9},
             # The call's id travels with it: Bedrock's invocation log can confirm a lost answer's bill.
             "requestMetadata": {"genstackJobId": JOB, "genstackCallId": first(MICRO)},
         },
@@ -428,7 +428,7 @@ def test_an_image_job_stores_a_png_priced_per_image(aws, monkeypatch):
     put_job(aws, models=(canvas,), kind="image")
 
     class Images:
-        def generate(self, model, prompt, *, system=None, max_tokens=0, metadata=None):
+        def generate(self, model, prompt, *, system=None, max_tokens=0, metadata=None, **_):
             return Generation(model, b"\x89PNG...", "image/png", "png", 0, 0, 900, images=1)
 
     outcome = runner(aws, get_settings(), Images()).run(JOB)

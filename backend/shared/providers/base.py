@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from decimal import Decimal
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,10 @@ class Generation:
     images: int = 0
     # Further files of the same output: (extension, content type, bytes).
     attachments: tuple[tuple[str, str, bytes], ...] = ()
+    # What the call's guardrail checks cost (Converse with guardrailConfig),
+    # and what it did short of blocking ("MASKED").
+    guardrail_usd: Decimal = Decimal(0)
+    guardrail_action: str | None = None
 
 
 # What a caller is told when a provider fails a call: the provider's own text
@@ -70,6 +75,7 @@ class ModelCallError(Exception):
         output_tokens: int = 0,
         public: bool = False,
         outcome_unknown: bool = False,
+        billed_usd: Decimal | None = None,
     ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
@@ -79,15 +85,53 @@ class ModelCallError(Exception):
         self.output_tokens = output_tokens
         self.public = message if public else public_message(code)
         self.outcome_unknown = outcome_unknown
+        # Set when the provider answered and billed the call although it
+        # produced nothing usable (a guardrail's block): beyond the tokens, what
+        # else it cost (the guardrail's units). The call is settled, not released.
+        self.billed_usd = billed_usd
+
+
+class GuardrailBlocked(ModelCallError):
+    """The deployment's guardrail blocked the input or the output: the
+    model's result is BLOCKED, with the guardrail's reason."""
+
+    def __init__(
+        self, where: str, reasons: list[str], *, input_tokens: int = 0, output_tokens: int = 0, guardrail_usd: Decimal
+    ) -> None:
+        reason = ", ".join(reasons) if reasons else "its policies"
+        super().__init__(
+            "GUARDRAIL_INTERVENED",
+            f"the guardrail blocked the {where} ({reason})",
+            retryable=False,
+            public=True,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            billed_usd=guardrail_usd,
+        )
+        self.where = where
+        self.reasons = reasons
 
 
 class Provider(Protocol):
     def generate(
-        self, model: str, prompt: str, *, system: str | None = None, max_tokens: int, metadata: dict[str, str] | None = None
+        self,
+        model: str,
+        prompt: str,
+        *,
+        system: str | None = None,
+        max_tokens: int,
+        metadata: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+        messages: list[dict[str, str]] | None = None,
+        guardrail: Any | None = None,
     ) -> Generation:
         """One call. `metadata` names the call (job and call id) to the
         provider where its API takes it (Bedrock Converse requestMetadata,
-        which the model invocation log records), for reconciling bills."""
+        which the model invocation log records), for reconciling bills.
+        `params` are the call's generation parameters (shared.parameters,
+        resolved); `messages` a conversation instead of `prompt`; `guardrail`
+        the deployment's (shared.guardrails.Guardrail), for the providers that
+        apply it within the call."""
         ...
 
 

@@ -31,6 +31,13 @@ SYSTEM = (
     'under "data": {"values": [...]}; never use a data URL. Give the chart a title. '
     "Keep the chart at most 2000 pixels wide and high."
 )
+
+
+def chart_system(user_system: str | None) -> str:
+    """The chart's system prompt, with the request's own instructions after it."""
+    return SYSTEM if not user_system else f"{SYSTEM}\n\nFurther instructions from the user:\n{user_system}"
+
+
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
 _COMPOSITIONS = ("mark", "layer", "concat", "hconcat", "vconcat", "facet", "repeat")
 
@@ -133,6 +140,15 @@ def check_bounds(spec: dict[str, Any]) -> None:
         raise InvalidSpec(f"the spec has {int(rows)} data rows; at most {MAX_ROWS} (aggregate the data)")
     if views > MAX_VIEWS:
         raise InvalidSpec(f"the spec draws {views} views; at most {MAX_VIEWS}")
+
+
+def sized(spec: dict[str, Any], width: int, height: int) -> dict[str, Any]:
+    """The spec drawn at width x height. Only a single view or a layer takes
+    a size: a composition (concat, facet, repeat) keeps the model's own view
+    sizes, within MAX_SIDE (Vega-Lite sizes each of its views, not the whole)."""
+    if any(k in spec for k in ("hconcat", "vconcat", "concat", "facet", "repeat")):
+        return spec
+    return {**spec, "width": width, "height": height}
 
 
 def parse_spec(reply: str) -> dict[str, Any]:
@@ -246,8 +262,18 @@ class ChartProvider:
         self._renderer = renderer or SandboxedRenderer()
 
     def generate(
-        self, model: str, prompt: str, *, system: str | None = None, max_tokens: int, call: Any | None = None
+        self,
+        model: str,
+        prompt: str,
+        *,
+        system: str | None = None,
+        max_tokens: int,
+        call: Any | None = None,
+        size: tuple[int, int] | None = None,
     ) -> Generation:
+        """`size`: the chart's drawing width and height (the request's
+        parameters), set on the spec whatever the model wrote."""
+
         def direct(request: str) -> Generation:
             return self._text.generate(model, request, system=SYSTEM, max_tokens=max_tokens)
 
@@ -258,6 +284,8 @@ class ChartProvider:
             reply = call(request)
             calls.append(reply)
             spec = parse_spec(reply.text or "")
+            if size:
+                spec = sized(spec, *size)
             png, svg = self._renderer.render(spec)
             return spec, png, svg
 

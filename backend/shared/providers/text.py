@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.providers.base import OUTCOME_UNKNOWN, Generation, ModelCallError
+from shared.guardrails import Guardrail, converse_trace, findings, usage_cost
+from shared.providers.base import OUTCOME_UNKNOWN, Generation, GuardrailBlocked, ModelCallError
+
+# Generation parameters that go into Converse's inferenceConfig as they are.
+INFERENCE_PARAMETERS = ("temperature", "topP", "stopSequences")
 
 # Bedrock error codes a later identical call may get past.
 RETRYABLE_CODES = frozenset(
@@ -27,17 +32,34 @@ class ConverseTextProvider:
         self._temperature = temperature
 
     def generate(
-        self, model: str, prompt: str, *, system: str | None = None, max_tokens: int, metadata: dict[str, str] | None = None
+        self,
+        model: str,
+        prompt: str,
+        *,
+        system: str | None = None,
+        max_tokens: int,
+        metadata: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+        messages: list[dict[str, str]] | None = None,
+        guardrail: Guardrail | None = None,
     ) -> Generation:
+        turns = messages or [{"role": "user", "content": prompt}]
+        inference: dict[str, Any] = {"maxTokens": max_tokens, "temperature": self._temperature}
+        for name in INFERENCE_PARAMETERS:
+            if params and name in params:
+                inference[name] = params[name]
+        inference["maxTokens"] = max_tokens  # the caller's, which the parameters' maxTokens already decided
         request: dict[str, Any] = {
             "modelId": model,
-            "messages": [{"role": "user", "content": [{"text": prompt}]}],
-            "inferenceConfig": {"maxTokens": max_tokens, "temperature": self._temperature},
+            "messages": [{"role": t["role"], "content": [{"text": t["content"]}]} for t in turns],
+            "inferenceConfig": inference,
         }
         if system:
             request["system"] = [{"text": system}]
         if metadata:
             request["requestMetadata"] = metadata
+        if guardrail:
+            request["guardrailConfig"] = guardrail.converse_config()
         started = time.monotonic()
         try:
             response = self._client.converse(**request)
@@ -49,13 +71,31 @@ class ConverseTextProvider:
             name = type(exc).__name__
             raise ModelCallError(name, str(exc), retryable=True, outcome_unknown=name in OUTCOME_UNKNOWN) from exc
         elapsed_ms = int((time.monotonic() - started) * 1000)
+        usage = response.get("usage", {})
+        guardrail_usd, action = Decimal(0), None
+        if guardrail:
+            assessments, units = converse_trace(response)
+            input_chars = sum(len(t["content"]) for t in turns) + len(system or "")
+            # Units the trace does not report are charged at their worst case.
+            guardrail_usd = usage_cost(units) if units is not None else guardrail.converse_bound(input_chars, max_tokens)
+            if response.get("stopReason") == "guardrail_intervened":
+                blocked_in, masked_in = findings(assessments["input"])
+                blocked_out, masked_out = findings(assessments["output"])
+                if blocked_in or blocked_out or not (masked_in or masked_out):
+                    raise GuardrailBlocked(
+                        "input" if blocked_in or not blocked_out and not assessments["output"] else "output",
+                        blocked_in or blocked_out,
+                        input_tokens=int(usage.get("inputTokens", 0)),
+                        output_tokens=int(usage.get("outputTokens", 0)),
+                        guardrail_usd=guardrail_usd,
+                    )
+                action = "MASKED"
 
         blocks = response.get("output", {}).get("message", {}).get("content", [])
         text = "".join(block["text"] for block in blocks if "text" in block)
         if not text:
             stop = response.get("stopReason", "unknown")
             raise ModelCallError("EmptyResponse", f"the model returned no text (stopReason {stop})", retryable=False, public=True)
-        usage = response.get("usage", {})
         return Generation(
             model=model,
             content=text.encode("utf-8"),
@@ -65,4 +105,6 @@ class ConverseTextProvider:
             output_tokens=int(usage.get("outputTokens", 0)),
             latency_ms=int(response.get("metrics", {}).get("latencyMs", elapsed_ms)),
             text=text,
+            guardrail_usd=guardrail_usd,
+            guardrail_action=action,
         )
