@@ -14,12 +14,12 @@ from aws_lambda_powertools import Logger
 from shared.budgets import JobInput, KeyProfile, work_bound
 from shared.costs import CallLedger, period_of
 from shared.errors import GenstackError, InvalidRequest, MonthlyBudgetExceeded, UnknownModel
-from shared.job_status import JobStatus
 from shared.guardrails import guardrail_of
+from shared.job_status import JobStatus
 from shared.jobs import JobRepository, check_job_id, iso, public_view, utc_now
 from shared.models import GenerateRequest, ensure_prompt_fits
-from shared.parameters import resolve
 from shared.outputs import OutputLinks, delete_outputs
+from shared.parameters import resolve
 from shared.registry import enabled_specs
 from shared.settings import Settings
 

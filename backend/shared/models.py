@@ -183,11 +183,13 @@ def check_conversation(messages: list[Message], *, has_system: bool) -> None:
         raise ValueError("has a system turn and parameters.system; give one")
     if not turns:
         raise ValueError("has messages with no user turn")
+    article = {"user": "a", "assistant": "an", "system": "a"}
     for i, turn in enumerate(turns):
         expected = "user" if i % 2 == 0 else "assistant"
         if turn.role != expected:
+            number = i + len(messages) - len(turns) + 1
             raise ValueError(
-                f"has {'an' if turn.role == 'assistant' else 'a'} {turn.role} turn where {'an' if expected == 'assistant' else 'a'} {expected} turn belongs (turn {i + len(messages) - len(turns) + 1})"
+                f"has {article[turn.role]} {turn.role} turn where {article[expected]} {expected} turn belongs (turn {number})"
             )
     if turns[-1].role != "user":
         raise ValueError("has messages that end with an assistant turn; the last turn is the user's")

@@ -83,7 +83,7 @@ class ConverseTextProvider:
                 blocked_out, masked_out = findings(assessments["output"])
                 if blocked_in or blocked_out or not (masked_in or masked_out):
                     raise GuardrailBlocked(
-                        "input" if blocked_in or not blocked_out and not assessments["output"] else "output",
+                        "input" if blocked_in or (not blocked_out and not assessments["output"]) else "output",
                         blocked_in or blocked_out,
                         input_tokens=int(usage.get("inputTokens", 0)),
                         output_tokens=int(usage.get("outputTokens", 0)),
