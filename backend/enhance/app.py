@@ -43,6 +43,7 @@ def enhance(request: EnhanceRequest) -> dict[str, Any]:
             calls=clients.call_ledger(),
             profile=profile,
             now=utc_now(),
+            parameters=request.parameters.given() if request.parameters else None,
         )
     metrics.add_metric(name="PromptsEnhanced", unit=MetricUnit.Count, value=1)
     record_model_usage({**result, "status": "SUCCEEDED"})

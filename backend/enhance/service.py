@@ -8,8 +8,17 @@ from typing import Any
 
 from shared.budgets import KeyProfile, text_call_bound
 from shared.costs import Call, CallLedger, Usage, call_id, period_of
-from shared.errors import ModelRejected, ModelThrottled, ModelUnavailable, MonthlyBudgetExceeded
-from shared.providers import ModelCallError, Provider
+from shared.errors import (
+    BlockedByGuardrail,
+    InvalidRequest,
+    ModelRejected,
+    ModelThrottled,
+    ModelUnavailable,
+    MonthlyBudgetExceeded,
+)
+from shared.guardrails import guardrail_of
+from shared.parameters import resolve
+from shared.providers import GuardrailBlocked, ModelCallError, Provider
 from shared.registry import enabled_specs
 from shared.settings import Settings
 
@@ -27,6 +36,27 @@ SYSTEM_PROMPTS = {
 
 
 MAX_TOKENS = 1024
+# What a request may set of the enhance call (the system prompt is genstack's).
+ENHANCE_PARAMETERS = ("temperature", "topP", "maxTokens")
+
+
+def enhance_parameters(spec: Any, given: dict[str, Any]) -> dict[str, Any]:
+    """The enhance call's parameters: the model's defaults, with maxTokens at
+    most MAX_TOKENS, and what the request set of ENHANCE_PARAMETERS."""
+    others = [name for name in given if name not in ENHANCE_PARAMETERS]
+    if others:
+        raise InvalidRequest(
+            f"/enhance takes the parameters {', '.join(ENHANCE_PARAMETERS)}; not {', '.join(others)}",
+            details={"field": f"parameters.{others[0]}", "accepts": list(ENHANCE_PARAMETERS)},
+        )
+    params = resolve(spec, "text", given, deployment_max_tokens=MAX_TOKENS)
+    if params["maxTokens"] > MAX_TOKENS:
+        raise InvalidRequest(
+            f"parameters.maxTokens may be at most {MAX_TOKENS} on /enhance", details={"field": "parameters.maxTokens"}
+        )
+    return {k: v for k, v in params.items() if k in ENHANCE_PARAMETERS}
+
+
 # A reservation made by /enhance outlives the function (29 s) by this margin:
 # past it, the sweeper knows the request died and charges the reservation.
 LEASE_SECONDS = 60
@@ -43,6 +73,7 @@ def enhance_prompt(
     profile: KeyProfile,
     now: datetime,
     request_id: str | None = None,
+    parameters: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One model call, metered like a job's: its worst case is reserved on the
     key's month as a call record first (429 if the month cannot take it), and
@@ -51,13 +82,16 @@ def enhance_prompt(
     model = settings.enhance_model_id
     spec = enabled_specs((model,))[model]  # an unknown EnhanceModelId is a deployment error
     system = SYSTEM_PROMPTS[kind]
+    params = enhance_parameters(spec, parameters or {})
+    max_tokens = int(params["maxTokens"])
+    guardrail = guardrail_of(settings.guardrail_id, settings.guardrail_version)
     call = Call(
         job_id=f"enhance#{request_id or uuid.uuid4()}",
         call_id=call_id(model, 1, 1),
         owner=owner,
         model=model,
         kind="text",
-        reserved=text_call_bound(spec, prompt=prompt, system=system, max_tokens=MAX_TOKENS),
+        reserved=text_call_bound(spec, prompt=prompt, system=system, max_tokens=max_tokens, guardrail=guardrail),
         period=period_of(now),
         lease_until=int(now.timestamp()) + LEASE_SECONDS,
     )
@@ -77,9 +111,18 @@ def enhance_prompt(
             model,
             prompt,
             system=system,
-            max_tokens=spec.output_limit(MAX_TOKENS),
+            max_tokens=spec.output_limit(max_tokens),
             metadata={"genstackJobId": call.job_id, "genstackCallId": call.call_id},
+            params=params,
+            guardrail=guardrail,
         )
+    except GuardrailBlocked as exc:  # answered and billed: its cost is recorded
+        cost = spec.cost_usd(exc.input_tokens, exc.output_tokens) + (exc.billed_usd or 0)
+        calls.settle(call, Usage(exc.input_tokens, exc.output_tokens), cost, now=now)
+        raise BlockedByGuardrail(
+            f"{exc.public}; this request cost ${cost}",
+            details={"blocked": exc.where, "reasons": exc.reasons, "costUsd": float(cost)},
+        ) from exc
     except ModelCallError as exc:
         if exc.outcome_unknown:
             calls.unconfirm(call, now=now, reason=exc.code)
@@ -90,7 +133,7 @@ def enhance_prompt(
         if exc.code == "ValidationException":
             raise ModelRejected(f"the enhance model refused the prompt: {exc.public}") from exc
         raise ModelUnavailable(f"the enhance model failed ({exc.code}); retry later") from exc
-    actual = spec.cost_usd(generation.input_tokens, generation.output_tokens)
+    actual = spec.cost_usd(generation.input_tokens, generation.output_tokens) + generation.guardrail_usd
     calls.settle(call, Usage(generation.input_tokens, generation.output_tokens), actual, now=now)
     improved = (generation.text or "").strip()
     return {
@@ -101,4 +144,5 @@ def enhance_prompt(
         "inputTokens": generation.input_tokens,
         "outputTokens": generation.output_tokens,
         "costUsd": float(actual),
+        "parameters": params,
     }

@@ -59,3 +59,11 @@ class MonthlyBudgetExceeded(GenstackError):
 
     status_code = 429
     code = "MONTHLY_BUDGET_EXCEEDED"
+
+
+class BlockedByGuardrail(GenstackError):
+    """The deployment's guardrail blocked the request's input or the model's
+    answer (its cost is still charged: Bedrock bills the guardrail's checks)."""
+
+    status_code = 422
+    code = "GUARDRAIL_INTERVENED"
