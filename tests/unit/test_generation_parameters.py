@@ -17,8 +17,8 @@ import boto3
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
-from cfn_render import Unresolved, render
 
+from cfn_render import Unresolved, render
 from enhance import app as enhance_app
 from generate import app as generate_app
 from shared.budgets import JobInput, KeyProfiles, work_bound
@@ -242,7 +242,8 @@ def test_image_parameters_reach_each_familys_invoke_model_body(stubbed, model, g
 def test_a_seed_left_out_is_drawn_within_the_models_range_and_reported():
     for model, top in ((CANVAS, 858993459), (TITAN, 2147483646), (SD35, 4294967294), (SDXL, 4294967295)):
         seeds = {params_of(model, "image", {}, seed=s)["seed"] for s in range(20)}
-        assert len(seeds) > 15 and all(0 <= s <= top for s in seeds), model
+        assert len(seeds) > 15, model
+        assert all(0 <= s <= top for s in seeds), model
     assert "seed" not in params_of(NOVA_LITE, "text", {})
 
 
@@ -308,7 +309,8 @@ def test_what_a_model_does_not_take_is_a_400_naming_it(aws, context, body, fragm
 
 def test_the_refusal_lists_what_the_model_takes(aws, context):
     error = body_of(generate(context, {"prompt": "x", "kind": "image", "models": [CANVAS], "steps": 25}))["error"]
-    assert error["details"]["model"] == CANVAS and error["details"]["parameter"] == "steps"
+    assert error["details"]["model"] == CANVAS
+    assert error["details"]["parameter"] == "steps"
     assert error["details"]["accepts"] == accepted(spec_for(CANVAS), "image")
     assert set(error["details"]["accepts"]) == {
         "width",
@@ -517,7 +519,8 @@ def test_a_conversation_job_runs_its_turns_with_its_system_prompt(aws, stubbed, 
     )
     assert runner(aws, client, monkeypatch).run(JOB).status == "COMPLETED"
     result = aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]["results"][CLAUDE]
-    assert result["text"] == "11" and "system" not in result["parameters"]
+    assert result["text"] == "11"
+    assert "system" not in result["parameters"]
 
 
 # -------------------------------------------------------------- guardrail
@@ -567,7 +570,8 @@ def test_a_guarded_text_call_blocked_on_input_is_blocked_with_its_reason_and_cos
     outcome = runner(aws, client, monkeypatch, GUARD).run(JOB)
     job = aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]
     result = job["results"][NOVA_LITE]
-    assert outcome.status == "FAILED" and job["error"].startswith("blocked by the guardrail")
+    assert outcome.status == "FAILED"
+    assert job["error"].startswith("blocked by the guardrail")
     assert result["status"] == "BLOCKED"
     assert result["error"] == {
         "code": "GUARDRAIL_INTERVENED",
@@ -576,7 +580,8 @@ def test_a_guarded_text_call_blocked_on_input_is_blocked_with_its_reason_and_cos
     assert result["guardrail"]["reasons"] == ["content filter VIOLENCE"]
     guardrail_cost = Decimal("0.00015") + Decimal("0.00015") + Decimal("0.0001")
     (record,) = records(aws)
-    assert record["status"] == "BILLED" and Decimal(str(record["costUsd"])) == guardrail_cost
+    assert record["status"] == "BILLED"
+    assert Decimal(str(record["costUsd"])) == guardrail_cost
     assert Decimal(str(result["costUsd"])) == guardrail_cost == month_spent(aws) == Decimal(str(job["costUsd"]))
 
 
@@ -627,7 +632,8 @@ def test_an_image_prompt_the_guardrail_blocks_is_never_sent_to_the_model(aws, st
     stubber.add_response("apply_guardrail", apply_guardrail_response("GUARDRAIL_INTERVENED", [topic]), APPLY)
     assert runner(aws, client, monkeypatch, GUARD).run(JOB).status == "FAILED"  # and no invoke_model: the Stubber has none
     result = aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]["results"][CANVAS]
-    assert result["status"] == "BLOCKED" and "denied topic Weapons" in result["error"]["message"]
+    assert result["status"] == "BLOCKED"
+    assert "denied topic Weapons" in result["error"]["message"]
     image, check = records(aws)  # by call id: the model's own, then its guardrail check
     assert (check["model"], check["status"]) == ("bedrock-guardrail", "BILLED")
     assert Decimal(str(check["costUsd"])) == Decimal("0.0004") == month_spent(aws)
@@ -680,9 +686,11 @@ def test_a_blocked_enhance_is_a_422_with_the_reason_and_its_cost_recorded(aws, c
     response = enhance_app.handler(event, context)
     assert response["statusCode"] == 422
     error = body_of(response)["error"]
-    assert error["code"] == "GUARDRAIL_INTERVENED" and error["details"]["reasons"] == ["content filter VIOLENCE"]
+    assert error["code"] == "GUARDRAIL_INTERVENED"
+    assert error["details"]["reasons"] == ["content filter VIOLENCE"]
     (record,) = aws.cost_table.scan()["Items"]
-    assert record["status"] == "BILLED" and Decimal(str(record["costUsd"])) == Decimal(str(error["details"]["costUsd"])) > 0
+    assert record["status"] == "BILLED"
+    assert Decimal(str(record["costUsd"])) == Decimal(str(error["details"]["costUsd"])) > 0
 
 
 def test_enhance_takes_sampling_parameters_only(aws, context, stub_bedrock):
@@ -721,15 +729,18 @@ def test_a_created_guardrail_is_applied_by_the_worker_and_enhance_alone():
     rendered = render(parameters={"Environment": "prod", "AlarmEmail": "ops@example.com", "CreateGuardrail": "true"})
     guardrail = rendered.props("Guardrail")
     filters = {f["Type"]: f for f in guardrail["ContentPolicyConfig"]["FiltersConfig"]}
-    assert filters["PROMPT_ATTACK"]["OutputStrength"] == "NONE" and filters["VIOLENCE"]["InputStrength"] == "HIGH"
+    assert filters["PROMPT_ATTACK"]["OutputStrength"] == "NONE"
+    assert filters["VIOLENCE"]["InputStrength"] == "HIGH"
     actions = {e["Type"]: e["Action"] for e in guardrail["SensitiveInformationPolicyConfig"]["PiiEntitiesConfig"]}
-    assert actions["EMAIL"] == "ANONYMIZE" and actions["AWS_SECRET_KEY"] == "BLOCK"
+    assert actions["EMAIL"] == "ANONYMIZE"
+    assert actions["AWS_SECRET_KEY"] == "BLOCK"
     assert "GuardrailVersionOne" in rendered.resources
     grants = apply_statements(rendered)
     assert set(grants) == {"WorkerRole", "EnhanceRole"}
     assert all(isinstance(r, Unresolved) and "Guardrail.GuardrailArn" in r for r in grants.values())
     env = rendered.props("WorkerFunction")["Environment"]["Variables"]
-    assert "Guardrail.GuardrailId" in env["GUARDRAIL_ID"] and "GuardrailVersionOne.Version" in env["GUARDRAIL_VERSION"]
+    assert "Guardrail.GuardrailId" in env["GUARDRAIL_ID"]
+    assert "GuardrailVersionOne.Version" in env["GUARDRAIL_VERSION"]
 
 
 def test_a_given_guardrail_is_granted_by_its_arn_alone():
