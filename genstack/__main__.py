@@ -1,14 +1,16 @@
 """genstack, the command-line client: `python -m genstack <command>`.
 
   generate "prompt" --model M [--model M2] [--kind text|image|chart] [--budget USD]
-           [--out DIR] [--no-wait]    submit a job, show each model's result as it
+           [--param [MODEL:]NAME=VALUE] [--system TEXT] [--count N] [--size WxH]
+           [--messages FILE] [--out DIR] [--no-wait]
+                                      submit a job, show each model's result as it
                                       lands, download the outputs
   status JOB_ID                       one job, as JSON (its result URLs expire: ask again for fresh ones)
   jobs [--limit N]                    your jobs, newest first
   delete JOB_ID                       delete a job, its outputs and its record
   usage [--from YYYY-MM] [--to YYYY-MM]   what your key spent, holds and has left, by model
   templates [--shared]                your prompt templates, or every key's shared ones
-  enhance "prompt" [--kind K]         an improved prompt
+  enhance "prompt" [--kind K] [--temperature T]   an improved prompt
 
 Where the API is and which key to use, first found wins:
   --url/--key/--ca-bundle; GENSTACK_API_URL, GENSTACK_API_KEY, GENSTACK_CA_BUNDLE;
@@ -111,10 +113,61 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def usage_error(message: str) -> SystemExit:
+    say(f"usage: {message}")
+    return SystemExit(2)
+
+
+def parameter_value(text: str) -> Any:
+    """A --param value as JSON when it is JSON (0.2, 25, true, ["END"]), else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parameters_of(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The job's parameters (--param, --system, --count, --size) and the per-model
+    ones (--param MODEL:NAME=VALUE)."""
+    common: dict[str, Any] = {}
+    per_model: dict[str, dict[str, Any]] = {}
+    for item in args.param or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise usage_error(f"--param {item!r}: expected NAME=VALUE or MODEL:NAME=VALUE")
+        model, colon, short = name.rpartition(":")
+        # A model ID has colons itself ("amazon.nova-lite-v1:0"): a target is a model of the job.
+        if colon and model in args.model:
+            per_model.setdefault(model, {})[short] = parameter_value(value)
+        else:
+            common[name] = parameter_value(value)
+    if args.system:
+        common["system"] = args.system
+    if args.count is not None:
+        common["count"] = args.count
+    if args.size:
+        width, x, height = args.size.lower().partition("x")
+        if not (x and width.isdigit() and height.isdigit()):
+            raise usage_error(f"--size {args.size!r}: expected WIDTHxHEIGHT, such as 1024x768")
+        common["width"], common["height"] = int(width), int(height)
+    return common, per_model
+
+
 def generate(client: Client, args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {"prompt": args.prompt, "models": args.model, "kind": args.kind}
+    body: dict[str, Any] = {"models": args.model, "kind": args.kind}
+    if args.messages:
+        body["messages"] = json.loads(Path(args.messages).read_text(encoding="utf-8"))
+    elif args.prompt:
+        body["prompt"] = args.prompt
+    else:
+        raise usage_error("give a prompt, or --messages FILE")
     if args.budget is not None:
         body["budgetUsd"] = args.budget
+    common, per_model = parameters_of(args)
+    if common:
+        body["parameters"] = common
+    if per_model:
+        body["modelParameters"] = per_model
     accepted = client.request("POST", "/generate", body)
     job_id = accepted["jobId"]
     say(f"job {job_id} queued ({len(args.model)} model{'s' if len(args.model) > 1 else ''})")
@@ -129,7 +182,7 @@ def generate(client: Client, args: argparse.Namespace) -> int:
             if result["status"] != seen.get(result["model"]):
                 seen[result["model"]] = result["status"]
                 cost = f", ${result.get('costUsd', 0):.6f}" if result["status"] != "PENDING" else ""
-                error = f": {result['error']['code']}" if result.get("error") else ""
+                error = f": {result['error']['code']} ({result['error']['message']})" if result.get("error") else ""
                 say(f"  {result['model']:<45} {result['status']}{cost}{error}")
         if job["status"] in TERMINAL:
             break
@@ -194,7 +247,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outputs", help="outputs/local.json (make local) or outputs/<env>.json (make deploy)")
     commands = parser.add_subparsers(dest="command", required=True)
     gen = commands.add_parser("generate", help="submit a job, follow it, download its outputs")
-    gen.add_argument("prompt")
+    gen.add_argument("prompt", nargs="?", help="what to generate (or --messages)")
+    gen.add_argument(
+        "--param",
+        action="append",
+        metavar="[MODEL:]NAME=VALUE",
+        help="a generation parameter for every model, or for one (repeatable): temperature=0.2, "
+        "maxTokens=500, seed=7, steps=25, cfgScale=7, stopSequences='[\"END\"]', "
+        "amazon.nova-lite-v1:0:topP=0.5. A model refuses what it does not take, listing what it does",
+    )
+    gen.add_argument("--system", help="the system prompt (text and chart jobs)")
+    gen.add_argument("--count", type=int, help="the number of images (image jobs)")
+    gen.add_argument("--size", metavar="WIDTHxHEIGHT", help="the image's or chart's size in pixels, such as 1024x768")
+    gen.add_argument("--messages", metavar="FILE", help='a conversation, as JSON: [{"role": "user", "content": "..."}, ...]')
     gen.add_argument("--model", action="append", required=True, help="a Bedrock model ID (repeatable)")
     gen.add_argument("--kind", choices=["text", "image", "chart"], default="text")
     gen.add_argument("--budget", type=float, help="the job's budget in USD")
@@ -216,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     enhance = commands.add_parser("enhance", help="an improved prompt")
     enhance.add_argument("prompt")
     enhance.add_argument("--kind", choices=["text", "image", "chart"], default="text")
+    enhance.add_argument("--temperature", type=float, help="the enhance model's temperature")
     args = parser.parse_args(argv)
     client = client_from(args)
     try:
@@ -245,7 +311,10 @@ def main(argv: list[str] | None = None) -> int:
                 if not token:
                     break
         elif args.command == "enhance":
-            print(client.request("POST", "/enhance", {"prompt": args.prompt, "kind": args.kind})["prompt"])
+            request: dict[str, Any] = {"prompt": args.prompt, "kind": args.kind}
+            if args.temperature is not None:
+                request["parameters"] = {"temperature": args.temperature}
+            print(client.request("POST", "/enhance", request)["prompt"])
     except ApiError as error:
         say(str(error))
         return 1

@@ -96,6 +96,9 @@ def wait_for_job(deployment: Deployment, job_id: str, *, key: str | None = "defa
         time.sleep(0.5)
 
 
+E2E_MODELS = ("amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0", "amazon.nova-canvas-v1:0", "stability.stable-diffusion-xl-v1")
+
+
 @pytest.fixture(scope="session")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     outputs_file = tmp_path_factory.mktemp("e2e") / "outputs.json"
@@ -105,8 +108,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         "GENSTACK_LOCAL_STACK": STACK,
         "GENSTACK_LOCAL_OUTPUTS": str(outputs_file),
         # Result links that expire within the run, so tests/e2e/test_hostile.py
-        # can see an expired one refused.
-        "GENSTACK_LOCAL_PARAMETERS": f"OutputLinkSeconds={LINK_SECONDS}",
+        # can see an expired one refused;
+        # and image models with and without steps (tests/e2e/test_parameters.py).
+        "GENSTACK_LOCAL_PARAMETERS": f"OutputLinkSeconds={LINK_SECONDS} EnabledModels={','.join(E2E_MODELS)}",
     }
     for variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
         env.pop(variable, None)

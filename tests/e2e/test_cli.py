@@ -79,3 +79,27 @@ def test_delete_and_templates(deployment, tmp_path):
     assert usage.returncode == 0, usage.stderr
     assert usage.stdout.startswith("tier standard, monthly budget $50")
     assert models[0] in usage.stdout  # the deleted job's call is still on the bill
+
+
+def test_generate_sends_parameters_and_shows_a_refusal(deployment, tmp_path):
+    run = genstack(
+        deployment,
+        tmp_path,
+        "generate",
+        "one line about queues",
+        "--model",
+        "amazon.nova-micro-v1:0",
+        "--system",
+        "Be terse.",
+        "--param",
+        "temperature=0.2",
+        "--param",
+        "amazon.nova-micro-v1:0:maxTokens=64",
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert run.returncode == 0, run.stderr
+    refused = genstack(deployment, tmp_path, "generate", "x", "--model", "amazon.nova-micro-v1:0", "--param", "steps=25")
+    assert refused.returncode == 1
+    assert "error INVALID_REQUEST (400)" in refused.stderr
+    assert "'steps' is not one it takes" in refused.stderr

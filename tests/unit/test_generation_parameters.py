@@ -45,7 +45,7 @@ CANVAS, TITAN, SD35, SDXL = (
     "stability.sd3-5-large-v1:0",
     "stability.stable-diffusion-xl-v1",
 )
-ALL = ",".join([NOVA_LITE, CLAUDE, LLAMA, MISTRAL, CANVAS, TITAN, SD35, SDXL])
+ALL = ",".join(["amazon.nova-micro-v1:0", NOVA_LITE, CLAUDE, LLAMA, MISTRAL, CANVAS, TITAN, SD35, SDXL])
 PNG = b"\x89PNG\r\n\x1a\nfake"
 GUARD = Guardrail("gr1abc2def3g", "3")
 
@@ -783,3 +783,25 @@ def test_every_registry_model_has_a_parameter_set_its_family_can_send():
                 assert spec.image_price(params) > 0
             else:
                 assert params["maxTokens"] == min(2048, spec.max_output_tokens)
+
+
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [
+        ("generate-parameters.json", 202),
+        ("generate-conversation.json", 202),
+        ("generate-image-parameters.json", 202),
+        ("generate-steps-guidance.json", 202),
+        ("generate-parameter-refused.json", 400),
+    ],
+)
+def test_the_sample_events_of_each_request_shape(aws, context, name, status):
+    response = generate_app.handler(load_event(name), context)
+    assert response["statusCode"] == status, body_of(response)
+
+
+def test_the_enhance_sample_with_parameters(aws, context, stub_bedrock):
+    stub_bedrock("bedrock_runtime_sync").add_response("converse", converse_reply("a cat skateboarding, golden hour"))
+    response = enhance_app.handler(load_event("enhance-parameters.json"), context)
+    assert response["statusCode"] == 200
+    assert body_of(response)["parameters"] == {"temperature": 0.3, "topP": 0.9, "maxTokens": 300}
