@@ -86,9 +86,28 @@ def environments_table(template: dict[str, Any]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def models_table() -> str:
+    """Each registry model: its kind, price, and the generation parameters it
+    takes with their ranges (backend/shared/registry.json, via shared.parameters)."""
+    sys.path.insert(0, str(ROOT / "backend"))
+    from shared.parameters import accepted  # noqa: PLC0415 - the backend package, on demand
+    from shared.registry import load_registry  # noqa: PLC0415
+
+    rows = ["| Model | Kind | Price (USD) | Parameters it takes |", "|---|---|---|---|"]
+    for spec in load_registry().values():
+        if spec.kind == "text":
+            price = f"{spec.input_per_1k} / {spec.output_per_1k} per 1k tokens in / out"
+        else:
+            price = f"{spec.per_image} per 1024x1024 standard image"
+        takes = "; ".join(f"`{name}` {what}" for name, what in accepted(spec, spec.kind).items())
+        rows.append(f"| `{spec.id}` | {spec.kind} | {price} | {_cell(takes)} |")
+    return "\n".join(rows) + "\n"
+
+
 def sections() -> dict[str, str]:
     template = load("template.yaml")
     return {
+        "models": models_table(),
         "parameters": parameters_table(template),
         "outputs": outputs_table(template),
         "environments": environments_table(template),

@@ -87,7 +87,7 @@ def test_enhance_returns_an_improved_prompt(deployment):
     [
         ({"prompt": "hi", "models": ["acme.unknown-v1"]}, "application/json", 400, "UNKNOWN_MODEL", "amazon.nova-micro-v1:0"),
         ({"prompt": "  ", "models": MODELS}, "application/json", 400, "INVALID_REQUEST", "prompt"),
-        ({"models": MODELS}, "application/json", 400, "INVALID_REQUEST", "exactly one of prompt and template"),
+        ({"models": MODELS}, "application/json", 400, "INVALID_REQUEST", "exactly one of prompt, template and messages"),
         ('{"prompt": "hi", "models": [', "application/json", 400, "INVALID_REQUEST", "not valid JSON"),
         ({"prompt": "x" * 20001, "models": MODELS}, "application/json", 400, "INVALID_REQUEST", "limit is 20000"),
         (
