@@ -59,7 +59,7 @@ class GenerationParameters(BaseModel):
     takes, and its ranges, is the model registry's (shared.parameters), so a
     parameter a model lacks is refused naming the model."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
     # text (and chart)
     system: str | None = Field(default=None, max_length=20_000, description="text, chart: the system prompt.")
@@ -111,7 +111,7 @@ class GenerateRequest(BaseModel):
     """POST /generate: a prompt, or a template and its variables. Unknown fields
     are refused so that a typo is not ignored."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
     prompt: Prompt | None = Field(default=None, description="What to generate.")
     template: TemplateRef | None = Field(default=None, description="A stored prompt template, instead of prompt.")

@@ -12,6 +12,7 @@ reports exactly what ran and a later run of the job runs the same."""
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from decimal import Decimal
@@ -58,8 +59,8 @@ class Rule:
     def check(self, spec: ModelSpec, value: Any) -> str | None:
         """Why `value` is not acceptable, or None."""
         if self.type in ("number", "integer"):
-            if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-                return "must be a number"
+            if isinstance(value, bool) or not isinstance(value, int | float | Decimal) or not math.isfinite(value):
+                return "must be a finite number"
             if self.type == "integer" and value != int(value):
                 return "must be a whole number"
             number, upper = Decimal(str(value)), self.upper(spec)

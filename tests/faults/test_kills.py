@@ -51,6 +51,7 @@ from boto3.dynamodb.conditions import Key
 
 from shared.costs import OPEN, OPEN_INDEX, CallLedger
 from shared.jobs import JobRepository, utc_now
+from shared.parameters import resolve
 from shared.registry import spec_for
 from shared.settings import Settings
 from shared.usage import is_month
@@ -281,10 +282,15 @@ def accept(world: World, rng: random.Random) -> tuple[list[dict[str, Any]], set[
             "prompt": f"job {index}: a line about queues",
             "models": ["amazon.nova-lite-v1:0"] if chart else MODELS[: 1 + index % 3],
             "results": {},
+            # Every tenth job as one queued before parameters existed (the worker fills the defaults in).
             "costUsd": 0,
             "budgetUsd": 1,
             "createdAt": utc_now().isoformat(),
         }
+        if index % 10 != 5:
+            job["parameters"] = {
+                m: resolve(spec_for(m), job["kind"], {"maxTokens": 1024}, deployment_max_tokens=2048) for m in job["models"]
+            }
         repo.create(job)
         jobs.append(job)
         roll = rng.random()

@@ -805,3 +805,12 @@ def test_the_enhance_sample_with_parameters(aws, context, stub_bedrock):
     response = enhance_app.handler(load_event("enhance-parameters.json"), context)
     assert response["statusCode"] == 200
     assert body_of(response)["parameters"] == {"temperature": 0.3, "topP": 0.9, "maxTokens": 300}
+
+
+@pytest.mark.parametrize("raw", ['{"temperature": NaN}', '{"temperature": Infinity}', '{"cfgScale": -Infinity}'])
+def test_non_finite_numbers_are_a_400_not_a_crash(aws, context, raw):
+    event = load_event("generate.json")
+    event["body"] = '{"prompt": "x", "models": ["amazon.nova-lite-v1:0"], "parameters": ' + raw + "}"
+    assert generate_app.handler(event, context)["statusCode"] == 400
+    event["body"] = '{"prompt": "x", "kind": "image", "models": ["stability.stable-diffusion-xl-v1"], "guidance": NaN}'
+    assert generate_app.handler(event, context)["statusCode"] == 400

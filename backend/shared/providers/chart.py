@@ -140,6 +140,35 @@ def check_bounds(spec: dict[str, Any]) -> None:
         raise InvalidSpec(f"the spec has {int(rows)} data rows; at most {MAX_ROWS} (aggregate the data)")
     if views > MAX_VIEWS:
         raise InvalidSpec(f"the spec draws {views} views; at most {MAX_VIEWS}")
+    _check_facet_canvas(spec)
+
+
+DEFAULT_VIEW_SIDE = 200  # Vega-Lite's default width and height of a continuous view
+
+
+def _check_facet_canvas(spec: dict[str, Any]) -> None:
+    """A facet of inline data draws one cell per distinct value of its row
+    (column) field: known before rendering, so a canvas past MAX_SIDE is
+    refused here rather than after the renderer has built it (3,000 facet
+    rows outgrow the render process's memory before its own canvas check)."""
+    facet, inner, data = spec.get("facet"), spec.get("spec"), spec.get("data")
+    values = data.get("values") if isinstance(data, dict) else None
+    if not isinstance(facet, dict) or not isinstance(values, list):
+        return
+    inner = inner if isinstance(inner, dict) else {}
+    for channel, side in (("row", "height"), ("column", "width")):
+        definition = facet.get(channel)
+        field = definition.get("field") if isinstance(definition, dict) else None
+        if not isinstance(field, str):
+            continue
+        cells = len({json.dumps(r.get(field), sort_keys=True) for r in values if isinstance(r, dict)})
+        cell = inner.get(side)
+        cell = cell if isinstance(cell, int | float) and not isinstance(cell, bool) else DEFAULT_VIEW_SIDE
+        if cells * cell > MAX_SIDE:
+            raise InvalidSpec(
+                f"the chart is at least {cells * cell:.0f} pixels {'high' if side == 'height' else 'wide'} "
+                f"({cells} facet {channel}s); at most {MAX_SIDE}x{MAX_SIDE} (use fewer categories or facets)"
+            )
 
 
 def sized(spec: dict[str, Any], width: int, height: int) -> dict[str, Any]:
