@@ -129,6 +129,7 @@ class Work:
     first: Call
     params: dict[str, Any] = field(default_factory=dict)  # what the model runs with (shared.parameters)
     checks: int = 0  # guardrail checks made (ApplyGuardrail, before an image call)
+    masked: bool = False  # the guardrail's check masked (anonymised) the prompts sent
     spent: Decimal = ZERO
     calls: int = 0
     extra: Decimal = ZERO  # held on the job's budget beyond `worst` (a retry after an unknown outcome)
@@ -364,7 +365,8 @@ class JobRunner:
             result = {**self._result(kind, generation, keys, work.spent), "versions": versions}
             result["parameters"] = self._reported(params)
             if guardrail:
-                result["guardrail"] = {**guardrail.view(), "action": generation.guardrail_action or "NONE"}
+                action = "MASKED" if work.masked else generation.guardrail_action or "NONE"
+                result["guardrail"] = {**guardrail.view(), "action": action}
         finally:
             budget.settle(work.worst + work.extra, work.spent)
         if not self._record(job["jobId"], work.model, result):
@@ -420,6 +422,7 @@ class JobRunner:
         self._metered(
             work, budget, send, estimate=estimate, next_call=next_check, price=lambda generation: generation.guardrail_usd
         )
+        work.masked = sent != texts
         if len(sent) > 1:
             params = {**params, "negativePrompt": sent[1]}
         return sent[0], params

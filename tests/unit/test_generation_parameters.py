@@ -672,6 +672,8 @@ def test_an_image_prompt_the_guardrail_masks_is_sent_masked_and_both_calls_are_c
     )
     assert runner(aws, client, monkeypatch, GUARD).run(JOB).status == "COMPLETED"
     assert month_spent(aws) == Decimal("0.04") + Decimal("0.0004")
+    result = aws.jobs_table.get_item(Key={"jobId": JOB})["Item"]["results"][CANVAS]
+    assert result["guardrail"] == {"id": GUARD.id, "version": GUARD.version, "action": "MASKED"}
     assert sum(Decimal(str(r["costUsd"])) for r in records(aws)) == month_spent(aws)
 
 
