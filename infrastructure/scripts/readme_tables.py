@@ -90,8 +90,8 @@ def models_table() -> str:
     """Each registry model: its kind, price, and the generation parameters it
     takes with their ranges (backend/shared/registry.json, via shared.parameters)."""
     sys.path.insert(0, str(ROOT / "backend"))
-    from shared.parameters import accepted  # noqa: PLC0415 - the backend package, on demand
-    from shared.registry import load_registry  # noqa: PLC0415
+    from shared.parameters import accepted
+    from shared.registry import load_registry
 
     rows = ["| Model | Kind | Price (USD) | Parameters it takes |", "|---|---|---|---|"]
     for spec in load_registry().values():
