@@ -138,8 +138,20 @@ def parameter_set(spec: ModelSpec, kind: str) -> ParameterSet:
 
 
 def accepted(spec: ModelSpec, kind: str) -> dict[str, str]:
-    """Each parameter the model takes for `kind`, with what it accepts."""
-    return {name: rule.describe(spec) for name, rule in parameter_set(spec, kind).rules.items()}
+    """Each parameter the model takes for `kind`, with what it accepts (the
+    size rules on `width`, which they bind together with `height`)."""
+    pset = parameter_set(spec, kind)
+    takes = {name: rule.describe(spec) for name, rule in pset.rules.items()}
+    together = []
+    if pset.sizes:
+        together.append("width x height one of " + ", ".join(f"{w}x{h}" for w, h in pset.sizes))
+    if pset.max_pixels:
+        together.append(f"width x height at most {pset.max_pixels} pixels")
+    if pset.aspect:
+        together.append(f"width / height from {_num(pset.aspect[0])} to {_num(pset.aspect[1])}")
+    if together and "width" in takes:
+        takes["width"] += "; " + "; ".join(together)
+    return takes
 
 
 def _refuse(spec: ModelSpec, kind: str, name: str, message: str) -> InvalidRequest:
