@@ -124,6 +124,10 @@ def enhance_prompt(
             details={"blocked": exc.where, "reasons": exc.reasons, "costUsd": float(cost)},
         ) from exc
     except ModelCallError as exc:
+        if exc.billed_usd is not None:  # answered, billed, unusable (an empty reply)
+            cost = spec.cost_usd(exc.input_tokens, exc.output_tokens) + exc.billed_usd
+            calls.settle(call, Usage(exc.input_tokens, exc.output_tokens), cost, now=now)
+            raise ModelUnavailable(f"the enhance model failed ({exc.code}): {exc.public}") from exc
         if exc.outcome_unknown:
             calls.unconfirm(call, now=now, reason=exc.code)
         else:

@@ -816,3 +816,16 @@ def test_non_finite_numbers_are_a_400_not_a_crash(aws, context, raw):
     assert generate_app.handler(event, context)["statusCode"] == 400
     event["body"] = '{"prompt": "x", "kind": "image", "models": ["stability.stable-diffusion-xl-v1"], "guidance": NaN}'
     assert generate_app.handler(event, context)["statusCode"] == 400
+
+
+def test_an_empty_answer_is_failed_but_its_tokens_are_charged(aws, stubbed, monkeypatch):
+    """The model answered (and billed 12 + 5 tokens) with no text: the call is
+    settled at its cost, not released as if it had cost nothing."""
+    client, stubber = stubbed
+    params = params_of(NOVA_LITE, "text", {})
+    put_job(aws, JOB, [NOVA_LITE], "text", {NOVA_LITE: params})
+    stubber.add_response("converse", converse_reply("", stop="max_tokens"))
+    assert runner(aws, client, monkeypatch).run(JOB).status == "FAILED"
+    (record,) = records(aws)
+    assert record["status"] == "BILLED"
+    assert Decimal(str(record["costUsd"])) == spec_for(NOVA_LITE).cost_usd(12, 5) == month_spent(aws)

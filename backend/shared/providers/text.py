@@ -95,7 +95,16 @@ class ConverseTextProvider:
         text = "".join(block["text"] for block in blocks if "text" in block)
         if not text:
             stop = response.get("stopReason", "unknown")
-            raise ModelCallError("EmptyResponse", f"the model returned no text (stopReason {stop})", retryable=False, public=True)
+            # The model answered: its tokens (and the guardrail's units) are billed all the same.
+            raise ModelCallError(
+                "EmptyResponse",
+                f"the model returned no text (stopReason {stop})",
+                retryable=False,
+                public=True,
+                input_tokens=int(usage.get("inputTokens", 0)),
+                output_tokens=int(usage.get("outputTokens", 0)),
+                billed_usd=guardrail_usd,
+            )
         return Generation(
             model=model,
             content=text.encode("utf-8"),
