@@ -8,7 +8,7 @@ import json
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from generate import app as generate_app
@@ -329,6 +329,7 @@ VALUES = st.one_of(st.text(max_size=30), st.integers(-(10**6), 10**6), st.boolea
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(pieces=st.lists(PIECES, min_size=1, max_size=12), variables=st.dictionaries(NAMES, VALUES, max_size=4))
+@example(pieces=["{{ a }}"], variables={"a": float("inf")})  # found by CI: a non-finite number is refused, named
 def test_generated_templates_store_and_render_or_are_refused_clearly(aws, context, pieces, variables):
     source = "".join(pieces)
     started = time.monotonic()
@@ -342,7 +343,11 @@ def test_generated_templates_store_and_render_or_are_refused_clearly(aws, contex
     job = generate_with(context, template={"id": "gen"}, variables=variables)
     assert job["statusCode"] in (202, 400), job
     if job["statusCode"] == 400:
-        assert body_of(job)["error"]["details"]["field"] in ("variables", "prompt")
+        details = body_of(job)["error"]["details"]
+        # A rendering problem names its field; a refused value (an infinite
+        # float) is a validation error naming the variable.
+        fields = [d["field"] for d in details] if isinstance(details, list) else [details["field"]]
+        assert all(f in ("variables", "prompt") or f.startswith("variables.") for f in fields), details
     assert time.monotonic() - started < 2.0
 
 
