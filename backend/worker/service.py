@@ -320,7 +320,7 @@ class JobRunner:
             if kind == "chart":
                 generation = self._chart(work, budget)
             elif kind == "image":
-                prompt, params = job["prompt"], work.params
+                prompt = job["prompt"]
                 if guardrail and self._guardrail_check:
                     prompt, params = self._checked_input(work, budget, guardrail)
                 provider = self._providers[work.spec.api]
@@ -403,7 +403,7 @@ class JobRunner:
         """The guardrail's check of an image call's prompts, metered as a call
         of its own (recorded under GUARDRAIL_MODEL): the prompts to send
         (masked if it anonymised them), or GuardrailBlocked."""
-        check = self._guardrail_check(guardrail) if self._guardrail_check else None
+        check = self._guardrail_check(guardrail)
         prompt, params = work.job["prompt"], work.params
         texts = [prompt] + ([params["negativePrompt"]] if "negativePrompt" in params else [])
         sent: list[str] = texts

@@ -3,6 +3,7 @@ AWS credentials are fake, and AWS services are moto's or Stubber's."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
 from pytest_socket import disable_socket
@@ -127,6 +129,22 @@ def stub_bedrock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], St
     for stubber in stubbers:
         stubber.assert_no_pending_responses()
         stubber.deactivate()
+
+
+@pytest.fixture
+def bedrock_stub() -> Iterator[tuple[Any, Stubber]]:
+    """A real bedrock-runtime client under an active Stubber (which checks each
+    request and response against the service model), for a provider to use."""
+    client = boto3.client("bedrock-runtime", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def invoke_model_reply(payload: dict[str, Any]) -> dict[str, Any]:
+    """An InvokeModel response whose JSON body is `payload`."""
+    raw = json.dumps(payload).encode()
+    return {"body": StreamingBody(io.BytesIO(raw), len(raw)), "contentType": "application/json"}
 
 
 def load_event(name: str) -> dict[str, Any]:

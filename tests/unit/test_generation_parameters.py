@@ -8,15 +8,11 @@ guardrail alone."""
 from __future__ import annotations
 
 import base64
-import io
 import json
 import random
 from decimal import Decimal
 
-import boto3
 import pytest
-from botocore.response import StreamingBody
-from botocore.stub import Stubber
 
 from cfn_render import Unresolved, render
 from enhance import app as enhance_app
@@ -30,7 +26,7 @@ from shared.providers import ConverseTextProvider, InvokeImageProvider
 from shared.providers.guardrail import GuardrailCheck
 from shared.registry import load_registry, spec_for
 from shared.settings import get_settings
-from tests.unit.conftest import body_of, load_event
+from tests.unit.conftest import body_of, invoke_model_reply, load_event
 from worker.service import JobRunner
 
 NOVA_LITE, CLAUDE, LLAMA, MISTRAL = (
@@ -70,19 +66,6 @@ def converse_reply(text="ok", stop="end_turn", **extra) -> dict:
     }
 
 
-def image_reply(payload: dict) -> dict:
-    raw = json.dumps(payload).encode()
-    return {"body": StreamingBody(io.BytesIO(raw), len(raw)), "contentType": "application/json"}
-
-
-@pytest.fixture
-def stubbed():
-    client = boto3.client("bedrock-runtime", region_name="us-east-1")
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
-
-
 # ----------------------------------------------------------- text families
 @pytest.mark.parametrize(
     ("model", "given", "inference"),
@@ -106,8 +89,8 @@ def stubbed():
         ),
     ],
 )
-def test_text_parameters_reach_the_converse_request_of_each_family(stubbed, model, given, inference):
-    client, stubber = stubbed
+def test_text_parameters_reach_the_converse_request_of_each_family(bedrock_stub, model, given, inference):
+    client, stubber = bedrock_stub
     params = params_of(model, "text", {**given, "system": "Answer in French."})
     stubber.add_response(
         "converse",
@@ -122,8 +105,8 @@ def test_text_parameters_reach_the_converse_request_of_each_family(stubbed, mode
     ConverseTextProvider(client).generate(model, "hello", system=params["system"], max_tokens=params["maxTokens"], params=params)
 
 
-def test_a_conversation_goes_to_converse_as_its_turns(stubbed):
-    client, stubber = stubbed
+def test_a_conversation_goes_to_converse_as_its_turns(bedrock_stub):
+    client, stubber = bedrock_stub
     turns = [
         {"role": "user", "content": "Name a prime."},
         {"role": "assistant", "content": "7"},
@@ -216,8 +199,8 @@ def test_a_conversation_goes_to_converse_as_its_turns(stubbed):
         ),
     ],
 )
-def test_image_parameters_reach_each_familys_invoke_model_body(stubbed, model, given, body):
-    client, stubber = stubbed
+def test_image_parameters_reach_each_familys_invoke_model_body(bedrock_stub, model, given, body):
+    client, stubber = bedrock_stub
     from shared.models import GenerationParameters
 
     params = params_of(model, "image", GenerationParameters.model_validate(given).given())
@@ -231,7 +214,7 @@ def test_image_parameters_reach_each_familys_invoke_model_body(stubbed, model, g
         answer = {"images": [base64.b64encode(PNG).decode()] * count}
     stubber.add_response(
         "invoke_model",
-        image_reply(answer),
+        invoke_model_reply(answer),
         {"modelId": model, "body": json.dumps(body).encode(), "contentType": "application/json", "accept": "application/json"},
     )
     generation = InvokeImageProvider(client).generate(model, "a fox", params=params)
@@ -461,8 +444,8 @@ def month_spent(aws):
     )
 
 
-def test_a_result_shows_the_parameters_it_ran_with(aws, stubbed, monkeypatch):
-    client, stubber = stubbed
+def test_a_result_shows_the_parameters_it_ran_with(aws, bedrock_stub, monkeypatch):
+    client, stubber = bedrock_stub
     params = params_of(SDXL, "image", {"steps": 25, "cfgScale": 7, "seed": 1234})
     put_job(aws, JOB, [SDXL], "image", {SDXL: params})
     body = {
@@ -476,7 +459,7 @@ def test_a_result_shows_the_parameters_it_ran_with(aws, stubbed, monkeypatch):
     }
     stubber.add_response(
         "invoke_model",
-        image_reply(
+        invoke_model_reply(
             {
                 "result": "success",
                 "artifacts": [{"seed": 1234, "base64": base64.b64encode(PNG).decode(), "finishReason": "SUCCESS"}],
@@ -496,8 +479,8 @@ def test_a_result_shows_the_parameters_it_ran_with(aws, stubbed, monkeypatch):
     }
 
 
-def test_a_conversation_job_runs_its_turns_with_its_system_prompt(aws, stubbed, monkeypatch):
-    client, stubber = stubbed
+def test_a_conversation_job_runs_its_turns_with_its_system_prompt(aws, bedrock_stub, monkeypatch):
+    client, stubber = bedrock_stub
     turns = [
         {"role": "user", "content": "Name a prime."},
         {"role": "assistant", "content": "7"},
@@ -560,8 +543,8 @@ def guarded_converse(model, text, max_tokens, params):
     }
 
 
-def test_a_guarded_text_call_blocked_on_input_is_blocked_with_its_reason_and_cost(aws, stubbed, monkeypatch):
-    client, stubber = stubbed
+def test_a_guarded_text_call_blocked_on_input_is_blocked_with_its_reason_and_cost(aws, bedrock_stub, monkeypatch):
+    client, stubber = bedrock_stub
     params = params_of(NOVA_LITE, "text", {})
     put_job(aws, JOB, [NOVA_LITE], "text", {NOVA_LITE: params})
     blocked = converse_reply("This request was blocked.", stop="guardrail_intervened", trace=BLOCKED_TRACE)
@@ -585,8 +568,8 @@ def test_a_guarded_text_call_blocked_on_input_is_blocked_with_its_reason_and_cos
     assert Decimal(str(result["costUsd"])) == guardrail_cost == month_spent(aws) == Decimal(str(job["costUsd"]))
 
 
-def test_a_guarded_text_call_that_passes_adds_the_guardrails_units_to_its_cost(aws, stubbed, monkeypatch):
-    client, stubber = stubbed
+def test_a_guarded_text_call_that_passes_adds_the_guardrails_units_to_its_cost(aws, bedrock_stub, monkeypatch):
+    client, stubber = bedrock_stub
     params = params_of(NOVA_LITE, "text", {})
     put_job(aws, JOB, [NOVA_LITE], "text", {NOVA_LITE: params})
     usage = units(contentPolicyUnits=2)
@@ -625,8 +608,8 @@ APPLY = {
 }
 
 
-def test_an_image_prompt_the_guardrail_blocks_is_never_sent_to_the_model(aws, stubbed, monkeypatch):
-    client, stubber = stubbed
+def test_an_image_prompt_the_guardrail_blocks_is_never_sent_to_the_model(aws, bedrock_stub, monkeypatch):
+    client, stubber = bedrock_stub
     put_job(aws, JOB, [CANVAS], "image", {CANVAS: params_of(CANVAS, "image", {})})
     topic = {"topicPolicy": {"topics": [{"name": "Weapons", "type": "DENY", "action": "BLOCKED"}]}}
     stubber.add_response("apply_guardrail", apply_guardrail_response("GUARDRAIL_INTERVENED", [topic]), APPLY)
@@ -640,8 +623,8 @@ def test_an_image_prompt_the_guardrail_blocks_is_never_sent_to_the_model(aws, st
     assert (image["model"], image["status"], Decimal(str(image["costUsd"]))) == (CANVAS, "RELEASED", 0)
 
 
-def test_an_image_prompt_the_guardrail_masks_is_sent_masked_and_both_calls_are_charged(aws, stubbed, monkeypatch):
-    client, stubber = stubbed
+def test_an_image_prompt_the_guardrail_masks_is_sent_masked_and_both_calls_are_charged(aws, bedrock_stub, monkeypatch):
+    client, stubber = bedrock_stub
     params = params_of(CANVAS, "image", {"seed": 3})
     put_job(aws, JOB, [CANVAS], "image", {CANVAS: params})
     pii = {
@@ -667,7 +650,7 @@ def test_an_image_prompt_the_guardrail_masks_is_sent_masked_and_both_calls_are_c
     }
     stubber.add_response(
         "invoke_model",
-        image_reply({"images": [base64.b64encode(PNG).decode()]}),
+        invoke_model_reply({"images": [base64.b64encode(PNG).decode()]}),
         {"modelId": CANVAS, "body": json.dumps(body).encode(), "contentType": "application/json", "accept": "application/json"},
     )
     assert runner(aws, client, monkeypatch, GUARD).run(JOB).status == "COMPLETED"
@@ -818,10 +801,10 @@ def test_non_finite_numbers_are_a_400_not_a_crash(aws, context, raw):
     assert generate_app.handler(event, context)["statusCode"] == 400
 
 
-def test_an_empty_answer_is_failed_but_its_tokens_are_charged(aws, stubbed, monkeypatch):
+def test_an_empty_answer_is_failed_but_its_tokens_are_charged(aws, bedrock_stub, monkeypatch):
     """The model answered (and billed 12 + 5 tokens) with no text: the call is
     settled at its cost, not released as if it had cost nothing."""
-    client, stubber = stubbed
+    client, stubber = bedrock_stub
     params = params_of(NOVA_LITE, "text", {})
     put_job(aws, JOB, [NOVA_LITE], "text", {NOVA_LITE: params})
     stubber.add_response("converse", converse_reply("", stop="max_tokens"))

@@ -4,39 +4,29 @@ checked by botocore Stubber against the Bedrock service model."""
 from __future__ import annotations
 
 import base64
-import io
 import json
 
-import boto3
 import pytest
-from botocore.response import StreamingBody
-from botocore.stub import Stubber
 
 from shared.budgets import JobInput, work_bound
 from shared.providers import InvokeImageProvider, ModelCallError
 from shared.registry import load_registry
+from tests.unit.conftest import invoke_model_reply
 
 PNG = b"\x89PNG\r\n\x1a\nfake-image-bytes"
 NOVA, TITAN, SD35 = "amazon.nova-canvas-v1:0", "amazon.titan-image-generator-v2:0", "stability.sd3-5-large-v1:0"
 
 
-def reply(payload: dict) -> dict:
-    raw = json.dumps(payload).encode()
-    return {"body": StreamingBody(io.BytesIO(raw), len(raw)), "contentType": "application/json"}
-
-
 @pytest.fixture
-def bedrock():
-    client = boto3.client("bedrock-runtime", region_name="us-east-1")
-    with Stubber(client) as stubber:
-        yield InvokeImageProvider(client), stubber
-        stubber.assert_no_pending_responses()
+def bedrock(bedrock_stub):
+    client, stubber = bedrock_stub
+    return InvokeImageProvider(client), stubber
 
 
 def expect(stubber, model: str, body: dict, response: dict) -> None:
     stubber.add_response(
         "invoke_model",
-        reply(response),
+        invoke_model_reply(response),
         expected_params={
             "modelId": model,
             "body": json.dumps(body).encode(),
@@ -77,7 +67,7 @@ def test_stability_models_take_a_prompt_and_answer_with_finish_reasons(bedrock):
 )
 def test_refusals_and_broken_replies_are_model_errors(bedrock, model, response, code):
     provider, stubber = bedrock
-    stubber.add_response("invoke_model", reply(response))
+    stubber.add_response("invoke_model", invoke_model_reply(response))
     with pytest.raises(ModelCallError) as raised:
         provider.generate(model, "x")
     assert raised.value.code == code

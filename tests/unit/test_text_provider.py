@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
 from shared.providers import ConverseTextProvider, ModelCallError
 
@@ -21,16 +19,8 @@ def converse_response(text: str = "queues hum softly", *, stop: str = "end_turn"
     }
 
 
-@pytest.fixture
-def bedrock():
-    client = boto3.client("bedrock-runtime", region_name="us-east-1")
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
-
-
-def test_request_shape_and_parsed_generation(bedrock):
-    client, stubber = bedrock
+def test_request_shape_and_parsed_generation(bedrock_stub):
+    client, stubber = bedrock_stub
     stubber.add_response(
         "converse",
         converse_response(),
@@ -48,8 +38,8 @@ def test_request_shape_and_parsed_generation(bedrock):
     assert generation.content_type.startswith("text/plain")
 
 
-def test_no_system_prompt_is_sent_when_none_given(bedrock):
-    client, stubber = bedrock
+def test_no_system_prompt_is_sent_when_none_given(bedrock_stub):
+    client, stubber = bedrock_stub
     stubber.add_response(
         "converse",
         converse_response(),
@@ -73,16 +63,16 @@ def test_no_system_prompt_is_sent_when_none_given(bedrock):
         ("ResourceNotFoundException", False),
     ],
 )
-def test_bedrock_errors_become_model_call_errors(bedrock, code, retryable):
-    client, stubber = bedrock
+def test_bedrock_errors_become_model_call_errors(bedrock_stub, code, retryable):
+    client, stubber = bedrock_stub
     stubber.add_client_error("converse", service_error_code=code, service_message="nope", http_status_code=400)
     with pytest.raises(ModelCallError) as raised:
         ConverseTextProvider(client).generate(MODEL, "hi", max_tokens=10)
     assert (raised.value.code, raised.value.retryable, raised.value.message) == (code, retryable, "nope")
 
 
-def test_a_reply_without_text_is_an_error(bedrock):
-    client, stubber = bedrock
+def test_a_reply_without_text_is_an_error(bedrock_stub):
+    client, stubber = bedrock_stub
     response = converse_response()
     response["output"]["message"]["content"] = []
     response["stopReason"] = "content_filtered"

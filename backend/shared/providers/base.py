@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 
 @dataclass(frozen=True)
@@ -138,3 +142,32 @@ class Provider(Protocol):
 # Transport failures after the request was sent: the provider may have
 # answered (and billed) while the answer was lost.
 OUTCOME_UNKNOWN = frozenset({"ReadTimeoutError", "ConnectionClosedError", "ResponseStreamingError", "IncompleteReadError"})
+
+
+# Bedrock error codes a later identical call may get past.
+RETRYABLE_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ModelTimeoutException",
+        "ServiceUnavailableException",
+        "InternalServerException",
+        "ModelNotReadyException",
+    }
+)
+
+
+@contextmanager
+def bedrock_errors() -> Iterator[None]:
+    """A Bedrock runtime call's failures as ModelCallError: the service's code
+    (retryable if a later identical call may succeed), or the transport's
+    (connection and read timeouts, retryable; the outcome unknown once the
+    request may have reached the service)."""
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "ClientError")
+        raise ModelCallError(code, error.get("Message", str(exc)), retryable=code in RETRYABLE_CODES) from exc
+    except BotoCoreError as exc:
+        name = type(exc).__name__
+        raise ModelCallError(name, str(exc), retryable=True, outcome_unknown=name in OUTCOME_UNKNOWN) from exc

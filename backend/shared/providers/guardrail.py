@@ -6,11 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from shared.guardrails import Guardrail, findings, usage_cost
-from shared.providers.base import OUTCOME_UNKNOWN, Generation, GuardrailBlocked, ModelCallError
-from shared.providers.text import RETRYABLE_CODES
+from shared.providers.base import Generation, GuardrailBlocked, bedrock_errors
 
 
 class GuardrailCheck:
@@ -25,20 +22,13 @@ class GuardrailCheck:
 
     def check(self, texts: list[str]) -> tuple[Generation, list[str]]:
         started = time.monotonic()
-        try:
+        with bedrock_errors():
             response = self._client.apply_guardrail(
                 guardrailIdentifier=self._guardrail.id,
                 guardrailVersion=self._guardrail.version,
                 source="INPUT",
                 content=[{"text": {"text": t}} for t in texts],
             )
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = error.get("Code", "ClientError")
-            raise ModelCallError(code, error.get("Message", str(exc)), retryable=code in RETRYABLE_CODES) from exc
-        except BotoCoreError as exc:
-            name = type(exc).__name__
-            raise ModelCallError(name, str(exc), retryable=True, outcome_unknown=name in OUTCOME_UNKNOWN) from exc
         cost = usage_cost(response.get("usage"))
         sent = list(texts)
         if response.get("action") == "GUARDRAIL_INTERVENED":

@@ -16,10 +16,7 @@ import json
 import time
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from shared.providers.base import OUTCOME_UNKNOWN, Generation, ModelCallError
-from shared.providers.text import RETRYABLE_CODES
+from shared.providers.base import Generation, ModelCallError, bedrock_errors
 from shared.registry import ModelSpec, spec_for
 
 SIDE = 1024  # the size of an image when the request sets none (its parameters' defaults)
@@ -101,11 +98,6 @@ def images_of(spec: ModelSpec, body: dict[str, Any]) -> list[bytes]:
     return [_decode(spec, i) for i in images]
 
 
-def image_of(spec: ModelSpec, body: dict[str, Any]) -> bytes:
-    """The first PNG of a response."""
-    return images_of(spec, body)[0]
-
-
 class InvokeImageProvider:
     def __init__(self, client: Any) -> None:
         self._client = client
@@ -128,7 +120,7 @@ class InvokeImageProvider:
         if spec is None:
             raise ModelCallError("UnknownModel", f"{model} is not in the model registry", retryable=False, public=True)
         started = time.monotonic()
-        try:
+        with bedrock_errors():
             response = self._client.invoke_model(
                 modelId=model,
                 body=json.dumps(request_body(spec, prompt, params)).encode("utf-8"),
@@ -136,13 +128,6 @@ class InvokeImageProvider:
                 accept="application/json",
             )
             body = json.loads(response["body"].read())
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = error.get("Code", "ClientError")
-            raise ModelCallError(code, error.get("Message", str(exc)), retryable=code in RETRYABLE_CODES) from exc
-        except BotoCoreError as exc:
-            name = type(exc).__name__
-            raise ModelCallError(name, str(exc), retryable=True, outcome_unknown=name in OUTCOME_UNKNOWN) from exc
         pngs = images_of(spec, body)
         return Generation(
             model=model,

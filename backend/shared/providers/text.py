@@ -6,24 +6,11 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from shared.guardrails import Guardrail, converse_trace, findings, usage_cost
-from shared.providers.base import OUTCOME_UNKNOWN, Generation, GuardrailBlocked, ModelCallError
+from shared.providers.base import Generation, GuardrailBlocked, ModelCallError, bedrock_errors
 
 # Generation parameters that go into Converse's inferenceConfig as they are.
 INFERENCE_PARAMETERS = ("temperature", "topP", "stopSequences")
-
-# Bedrock error codes a later identical call may get past.
-RETRYABLE_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "ModelTimeoutException",
-        "ServiceUnavailableException",
-        "InternalServerException",
-        "ModelNotReadyException",
-    }
-)
 
 
 class ConverseTextProvider:
@@ -61,15 +48,8 @@ class ConverseTextProvider:
         if guardrail:
             request["guardrailConfig"] = guardrail.converse_config()
         started = time.monotonic()
-        try:
+        with bedrock_errors():
             response = self._client.converse(**request)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = error.get("Code", "ClientError")
-            raise ModelCallError(code, error.get("Message", str(exc)), retryable=code in RETRYABLE_CODES) from exc
-        except BotoCoreError as exc:  # connection and read timeouts
-            name = type(exc).__name__
-            raise ModelCallError(name, str(exc), retryable=True, outcome_unknown=name in OUTCOME_UNKNOWN) from exc
         elapsed_ms = int((time.monotonic() - started) * 1000)
         usage = response.get("usage", {})
         guardrail_usd, action = Decimal(0), None
