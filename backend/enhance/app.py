@@ -16,12 +16,23 @@ from shared.limits import InFlightSlots
 from shared.metrics import record_model_usage
 from shared.models import EnhanceRequest, ensure_prompt_fits
 from shared.providers import ConverseTextProvider
+from shared.providers.guardrail import GuardrailCheck
+from shared.registry import spec_for
 from shared.settings import get_settings
 
 logger = Logger()
 tracer = clients.tracer()  # X-Ray
 metrics = Metrics()
 app = make_resolver(metrics, cors_origins=get_settings().cors_allowed_origins)
+
+
+def enhance_provider(settings: Any) -> Any:
+    """The enhance model's provider: Bedrock Converse, or a provider beyond
+    Bedrock (EnhanceModelId openai/..., google/...), within API Gateway's 29 s."""
+    spec = spec_for(settings.enhance_model_id)
+    if spec is not None and spec.external:
+        return clients.external_providers(sync=True)[spec.api]
+    return ConverseTextProvider(clients.bedrock_runtime_sync())
 
 
 @app.post("/enhance")
@@ -39,11 +50,12 @@ def enhance(request: EnhanceRequest) -> dict[str, Any]:
             request.kind,
             owner=owner,
             settings=settings,
-            provider=ConverseTextProvider(clients.bedrock_runtime_sync()),
+            provider=enhance_provider(settings),
             calls=clients.call_ledger(),
             profile=profile,
             now=utc_now(),
             parameters=request.parameters.given() if request.parameters else None,
+            guardrail_check=lambda guardrail: GuardrailCheck(clients.bedrock_runtime_sync(), guardrail),
         )
     metrics.add_metric(name="PromptsEnhanced", unit=MetricUnit.Count, value=1)
     record_model_usage({**result, "status": "SUCCEEDED"})

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from shared.budgets import KeyProfile, text_call_bound
@@ -15,8 +17,9 @@ from shared.errors import (
     ModelThrottled,
     ModelUnavailable,
     MonthlyBudgetExceeded,
+    ProviderNotConfigured,
 )
-from shared.guardrails import guardrail_of
+from shared.guardrails import Guardrail, guardrail_of, units_bound
 from shared.parameters import resolve
 from shared.providers import GuardrailBlocked, ModelCallError, Provider
 from shared.registry import enabled_specs
@@ -74,24 +77,32 @@ def enhance_prompt(
     now: datetime,
     request_id: str | None = None,
     parameters: dict[str, Any] | None = None,
+    guardrail_check: Callable[[Guardrail], Any] | None = None,
 ) -> dict[str, Any]:
     """One model call, metered like a job's: its worst case is reserved on the
     key's month as a call record first (429 if the month cannot take it), and
     settled to its real cost, released if it failed unbilled, or charged
-    (UNCONFIRMED) if its outcome is unknown."""
+    (UNCONFIRMED) if its outcome is unknown. A model beyond Bedrock cannot
+    carry the guardrail in its call: `guardrail_check` (ApplyGuardrail) checks
+    the prompt first, under the same record."""
     model = settings.enhance_model_id
     spec = enabled_specs((model,))[model]  # an unknown EnhanceModelId is a deployment error
     system = SYSTEM_PROMPTS[kind]
     params = enhance_parameters(spec, parameters or {})
     max_tokens = int(params["maxTokens"])
     guardrail = guardrail_of(settings.guardrail_id, settings.guardrail_version)
+    in_call = guardrail if spec.guardrail_in_call else None
+    check = guardrail_check(guardrail) if guardrail and not in_call and guardrail_check else None
+    reserved = text_call_bound(spec, prompt=prompt, system=system, max_tokens=max_tokens, guardrail=in_call)
+    if check:
+        reserved += units_bound(len(prompt))
     call = Call(
         job_id=f"enhance#{request_id or uuid.uuid4()}",
         call_id=call_id(model, 1, 1),
         owner=owner,
         model=model,
         kind="text",
-        reserved=text_call_bound(spec, prompt=prompt, system=system, max_tokens=max_tokens, guardrail=guardrail),
+        reserved=reserved,
         period=period_of(now),
         lease_until=int(now.timestamp()) + LEASE_SECONDS,
     )
@@ -106,10 +117,15 @@ def enhance_prompt(
                 "estimatedUsd": float(call.reserved),
             },
         )
+    checked = Decimal(0)  # what the guardrail's check of the prompt cost
     try:
+        sent = prompt
+        if check:
+            checked_generation, texts = check.check([prompt])
+            checked, sent = checked_generation.guardrail_usd, texts[0]
         generation = provider.generate(
             model,
-            prompt,
+            sent,
             system=system,
             max_tokens=spec.output_limit(max_tokens),
             metadata={"genstackJobId": call.job_id, "genstackCallId": call.call_id},
@@ -117,27 +133,33 @@ def enhance_prompt(
             guardrail=guardrail,
         )
     except GuardrailBlocked as exc:  # answered and billed: its cost is recorded
-        cost = spec.cost_usd(exc.input_tokens, exc.output_tokens) + (exc.billed_usd or 0)
+        cost = spec.cost_usd(exc.input_tokens, exc.output_tokens) + (exc.billed_usd or 0) + checked
         calls.settle(call, Usage(exc.input_tokens, exc.output_tokens), cost, now=now)
         raise BlockedByGuardrail(
             f"{exc.public}; this request cost ${cost}",
             details={"blocked": exc.where, "reasons": exc.reasons, "costUsd": float(cost)},
         ) from exc
     except ModelCallError as exc:
-        if exc.billed_usd is not None:  # answered, billed, unusable (an empty reply)
-            cost = spec.cost_usd(exc.input_tokens, exc.output_tokens) + exc.billed_usd
-            calls.settle(call, Usage(exc.input_tokens, exc.output_tokens), cost, now=now)
-            raise ModelUnavailable(f"the enhance model failed ({exc.code}): {exc.public}") from exc
-        if exc.outcome_unknown:
+        if exc.billed_usd is not None or checked:  # answered and billed, unusable (an empty reply); or checked
+            cost = spec.cost_usd(exc.input_tokens, exc.output_tokens) + (exc.billed_usd or 0) + checked
+            if exc.outcome_unknown:
+                calls.unconfirm(call, now=now, reason=exc.code)
+            else:
+                calls.settle(call, Usage(exc.input_tokens, exc.output_tokens), cost, now=now)
+            if exc.billed_usd is not None:
+                raise ModelUnavailable(f"the enhance model failed ({exc.code}): {exc.public}") from exc
+        elif exc.outcome_unknown:
             calls.unconfirm(call, now=now, reason=exc.code)
         else:
             calls.release(call, now=now)
+        if exc.code == "PROVIDER_NOT_CONFIGURED":
+            raise ProviderNotConfigured(f"the enhance model {model} cannot be called: {exc.public}") from exc
         if exc.code == "ThrottlingException":
             raise ModelThrottled("the enhance model is throttled; retry in a few seconds") from exc
         if exc.code == "ValidationException":
             raise ModelRejected(f"the enhance model refused the prompt: {exc.public}") from exc
         raise ModelUnavailable(f"the enhance model failed ({exc.code}); retry later") from exc
-    actual = spec.cost_usd(generation.input_tokens, generation.output_tokens) + generation.guardrail_usd
+    actual = spec.cost_usd(generation.input_tokens, generation.output_tokens) + generation.guardrail_usd + checked
     calls.settle(call, Usage(generation.input_tokens, generation.output_tokens), actual, now=now)
     improved = (generation.text or "").strip()
     return {

@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger
 
 from shared.budgets import JobInput, KeyProfile, work_bound
 from shared.costs import CallLedger, period_of
-from shared.errors import GenstackError, InvalidRequest, MonthlyBudgetExceeded, UnknownModel
+from shared.errors import GenstackError, InvalidRequest, ModelProviderNotConfigured, MonthlyBudgetExceeded, UnknownModel
 from shared.guardrails import guardrail_of
 from shared.job_status import JobStatus
 from shared.jobs import JobRepository, check_job_id, iso, public_view, utc_now
@@ -24,6 +24,9 @@ from shared.registry import enabled_specs
 from shared.settings import Settings
 
 logger = Logger(child=True)
+
+# The template parameter that names each external provider's key secret.
+SECRET_PARAMETERS = {"openai": "OpenAiApiKeySecret", "stability": "StabilityApiKeySecret", "google": "GoogleApiKeySecret"}
 
 
 class QueueUnavailable(GenstackError):
@@ -144,6 +147,14 @@ def validate(request: GenerateRequest, settings: Settings, job_input: JobInput, 
         raise UnknownModel(
             f"model(s) not enabled in this deployment: {', '.join(unknown)}; enabled: {', '.join(specs)}",
             details={"unknownModels": unknown, "enabledModels": list(specs)},
+        )
+    unconfigured = [m for m in request.models if specs[m].external and not settings.secret_of(specs[m].provider)]
+    if unconfigured:
+        providers = sorted({specs[m].provider for m in unconfigured})
+        raise ModelProviderNotConfigured(
+            f"model(s) {', '.join(unconfigured)} cannot be used: this deployment has no API key for "
+            f"{', '.join(providers)} (template parameters {', '.join(SECRET_PARAMETERS[p] for p in providers)})",
+            details={"field": "models", "models": unconfigured, "providers": providers},
         )
     wrong_kind = [m for m in request.models if not specs[m].serves(request.kind)]
     if wrong_kind:

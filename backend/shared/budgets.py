@@ -99,11 +99,15 @@ def repair_call_bound(
     return cost
 
 
-def image_bound(spec: ModelSpec, params: dict[str, Any], prompt_chars: int, guardrail: Guardrail | None) -> Decimal:
+def image_bound(spec: ModelSpec, params: dict[str, Any], job_input: JobInput, guardrail: Guardrail | None) -> Decimal:
     """An image call's price (its count, at its size, quality and steps), and
-    the guardrail's check of its prompts first."""
+    the guardrail's check of its prompts first. A model that bills tokens
+    (gpt-image-1) adds its prompt's input tokens, every byte a token; its
+    image prices bound the output tokens of each image."""
     cost = spec.cost_usd(0, 0, images=int(params.get("count", 1)), image_price=spec.image_price(params))
-    return cost + (guardrail_check_bound(prompt_chars, params) if guardrail else ZERO)
+    if spec.billing == "tokens":
+        cost += spec.cost_usd(input_token_bound(job_input.prompt), 0)
+    return cost + (guardrail_check_bound(job_input.chars, params) if guardrail else ZERO)
 
 
 def guardrail_check_bound(prompt_chars: int, params: dict[str, Any]) -> Decimal:
@@ -111,21 +115,43 @@ def guardrail_check_bound(prompt_chars: int, params: dict[str, Any]) -> Decimal:
     return units_bound(prompt_chars) + units_bound(len(params.get("negativePrompt", "")))
 
 
+def _in_call(spec: ModelSpec, guardrail: Guardrail | None) -> Guardrail | None:
+    """The guardrail a model's own calls carry (Converse's guardrailConfig)."""
+    return guardrail if spec.guardrail_in_call else None
+
+
+def input_check_bound(spec: ModelSpec, kind: str, job_input: JobInput, guardrail: Guardrail | None) -> Decimal:
+    """The ApplyGuardrail check of a text or chart job's input before a call
+    to a model whose calls cannot carry the guardrail (providers beyond Bedrock)."""
+    if guardrail is None or spec.guardrail_in_call or kind == "image":
+        return ZERO
+    return sum((units_bound(len(text)) for text in job_input.texts()), ZERO)
+
+
 def work_bound(
     spec: ModelSpec, kind: str, job_input: JobInput, params: dict[str, Any], guardrail: Guardrail | None = None
 ) -> Decimal:
     """The worst case of one model's work in a job: one call; a chart may take
     two (the spec, and one repair that quotes the first answer), and its
-    prompt carries the data; an image is its price."""
+    prompt carries the data; an image is its price. A model beyond Bedrock
+    adds the guardrail's check of the input, if the deployment has one."""
     if kind == "image":
-        return image_bound(spec, params, job_input.chars, guardrail)
-    max_tokens = int(params["maxTokens"])
-    if kind == "chart":
-        request, system = chart_request(job_input.prompt, job_input.data), chart_system(params.get("system"))
-        first = text_call_bound(spec, prompt=request, system=system, max_tokens=max_tokens, guardrail=guardrail)
-        return first + repair_call_bound(spec, request=request, system=system, max_tokens=max_tokens, guardrail=guardrail)
-    return text_call_bound(
-        spec, prompt=job_input.texts(), system=params.get("system"), max_tokens=max_tokens, guardrail=guardrail
+        return image_bound(spec, params, job_input, guardrail)
+    return (
+        first_call_bound(spec, kind, job_input, params, guardrail)
+        + _later_calls_bound(spec, kind, job_input, params, guardrail)
+        + input_check_bound(spec, kind, job_input, guardrail)
+    )
+
+
+def _later_calls_bound(
+    spec: ModelSpec, kind: str, job_input: JobInput, params: dict[str, Any], guardrail: Guardrail | None
+) -> Decimal:
+    if kind != "chart":
+        return ZERO
+    request, system = chart_request(job_input.prompt, job_input.data), chart_system(params.get("system"))
+    return repair_call_bound(
+        spec, request=request, system=system, max_tokens=int(params["maxTokens"]), guardrail=_in_call(spec, guardrail)
     )
 
 
@@ -133,16 +159,15 @@ def first_call_bound(
     spec: ModelSpec, kind: str, job_input: JobInput, params: dict[str, Any], guardrail: Guardrail | None = None
 ) -> Decimal:
     """The worst case of a model's first call (what is reserved before it).
-    An image's guardrail check is a call of its own (shared.guardrails)."""
+    A guardrail check by ApplyGuardrail (an image's prompts; the input of a
+    model beyond Bedrock) is a call of its own (shared.guardrails)."""
     if kind == "image":
-        return image_bound(spec, params, job_input.chars, None)
-    max_tokens = int(params["maxTokens"])
+        return image_bound(spec, params, job_input, None)
+    max_tokens, in_call = int(params["maxTokens"]), _in_call(spec, guardrail)
     if kind == "chart":
         request, system = chart_request(job_input.prompt, job_input.data), chart_system(params.get("system"))
-        return text_call_bound(spec, prompt=request, system=system, max_tokens=max_tokens, guardrail=guardrail)
-    return text_call_bound(
-        spec, prompt=job_input.texts(), system=params.get("system"), max_tokens=max_tokens, guardrail=guardrail
-    )
+        return text_call_bound(spec, prompt=request, system=system, max_tokens=max_tokens, guardrail=in_call)
+    return text_call_bound(spec, prompt=job_input.texts(), system=params.get("system"), max_tokens=max_tokens, guardrail=in_call)
 
 
 class JobBudget:

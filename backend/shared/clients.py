@@ -78,6 +78,44 @@ def bedrock_runtime_sync() -> Any:
     return boto3.client("bedrock-runtime", config=BEDROCK_SYNC_CONFIG)
 
 
+@lru_cache(maxsize=1)
+def secretsmanager() -> Any:
+    return boto3.client("secretsmanager", config=sdk_config())
+
+
+@lru_cache(maxsize=1)
+def provider_keys() -> Any:
+    """The external providers' keys (shared.providers.keys), cached per execution environment."""
+    from shared.providers.keys import ProviderKeys
+
+    return ProviderKeys(dict(get_settings().provider_secrets), client=secretsmanager())
+
+
+def provider_base_urls() -> dict[str, str]:
+    """Each external provider's API base URL: the deployment's override, else the registry's."""
+    from shared.providers.http import check_base_url
+    from shared.registry import provider_defaults
+
+    overrides = dict(get_settings().provider_base_urls)
+    return {name: check_base_url(overrides.get(name, p["baseUrl"])) for name, p in provider_defaults().items()}
+
+
+@cache
+def external_providers(sync: bool = False) -> dict[str, Any]:
+    """The external providers by the registry's "api": for the worker, with the
+    per-call model timeout (the worker retries); for /enhance (`sync`), within
+    API Gateway's 29 s as its Bedrock calls are."""
+    from shared.providers.external import external_providers as build
+    from shared.providers.http import Http
+
+    if sync:
+        http = Http(connect_timeout=BEDROCK_SYNC_CONFIG.connect_timeout, read_timeout=BEDROCK_SYNC_CONFIG.read_timeout)
+    else:
+        timeout = get_settings().model_call_timeout_seconds
+        http = Http(connect_timeout=BEDROCK_WORKER_CONNECT_SECONDS, read_timeout=timeout)
+    return build(http, provider_keys(), provider_base_urls())
+
+
 def call_ledger() -> CallLedger:
     """The call records and the monthly ledger of this deployment."""
     settings = get_settings()

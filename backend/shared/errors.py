@@ -54,6 +54,20 @@ class ModelUnavailable(GenstackError):
     code = "MODEL_UNAVAILABLE"
 
 
+class ProviderNotConfigured(GenstackError):
+    """A model beyond Bedrock whose provider has no API key in this
+    deployment (no secret, or an empty one): an operator's to fix."""
+
+    status_code = 503
+    code = "PROVIDER_NOT_CONFIGURED"
+
+
+class ModelProviderNotConfigured(InvalidRequest):
+    """A job names a model whose provider has no key configured: refused at submit time."""
+
+    code = "PROVIDER_NOT_CONFIGURED"
+
+
 class MonthlyBudgetExceeded(GenstackError):
     """The API key's monthly budget cannot cover the request."""
 

@@ -1,5 +1,6 @@
-"""The model registry: which Bedrock models genstack knows, their output kind,
-request family, limits and prices. Data lives in registry.json beside this file."""
+"""The model registry: which models genstack knows (Bedrock's, and those of
+the providers beyond it), their output kind, request family, limits and
+prices. Data lives in registry.json beside this file."""
 
 from __future__ import annotations
 
@@ -29,6 +30,25 @@ class ModelSpec:
     parameters: str = ""  # the name of the model's parameter set (shared.parameters)
     # (quality, max pixels, max steps, price) of one image; None matches any.
     image_prices: tuple[tuple[str | None, int | None, int | None, Decimal], ...] = ()
+    provider: str = "bedrock"  # bedrock | openai | stability | google
+    provider_model: str = ""  # the id the provider's API takes (Bedrock: the id itself)
+    endpoint: str = ""  # the provider's endpoint for the model, where it has several (Stability)
+    billing: str = ""  # "tokens": an image model that reports and bills tokens (gpt-image-1)
+    request: str = ""  # JSON: fields sent in every request to the model (request_extras)
+
+    @property
+    def external(self) -> bool:
+        """Called over the internet with a key of its own, not through Bedrock."""
+        return self.provider != "bedrock"
+
+    @property
+    def guardrail_in_call(self) -> bool:
+        """Whether the model's own call carries the guardrail (Converse's
+        guardrailConfig); other models' prompts are checked by ApplyGuardrail."""
+        return self.api == "converse"
+
+    def request_extras(self) -> dict:
+        return json.loads(self.request) if self.request else {}
 
     def serves(self, kind: str) -> bool:
         """Whether a job of `kind` may use this model: charts are written by text models."""
@@ -78,6 +98,11 @@ def load_registry() -> dict[str, ModelSpec]:
                 (rule.get("quality"), rule.get("maxPixels"), rule.get("maxSteps"), Decimal(rule["usd"]))
                 for rule in m.get("imagePrices", [])
             ),
+            provider=m.get("provider", "bedrock"),
+            provider_model=m.get("providerModel", m["id"]),
+            endpoint=m.get("endpoint", ""),
+            billing=m.get("billing", ""),
+            request=json.dumps(m["request"]) if "request" in m else "",
         )
         for m in raw["models"]
     }
@@ -93,6 +118,14 @@ def registry_data() -> dict:
 # routes amazon.nova-lite-v1:0 across the US regions, at the model's price.
 # https://docs.aws.amazon.com/bedrock/latest/userguide/inference-profiles-support.html
 INFERENCE_PROFILE_PREFIXES = ("us", "us-gov", "eu", "apac", "jp", "au", "ca", "global")
+
+
+def provider_defaults() -> dict[str, dict]:
+    """Each provider beyond Bedrock: its name and API base URL."""
+    return {k: v for k, v in registry_data()["providers"].items() if not k.startswith("_")}
+
+
+EXTERNAL_PROVIDERS = ("openai", "stability", "google")
 
 
 def spec_for(model_id: str) -> ModelSpec | None:

@@ -45,6 +45,11 @@ class Settings:
     # GuardrailId/GuardrailVersion, or the one CreateGuardrail makes); "" for none.
     guardrail_id: str = ""
     guardrail_version: str = ""
+    # The Secrets Manager secret holding each external provider's API key
+    # (provider, secret ARN), and the providers' API base URLs where the
+    # deployment overrides the registry's (a proxy; the tests' fake server).
+    provider_secrets: tuple[tuple[str, str], ...] = ()
+    provider_base_urls: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ) -> Settings:
@@ -89,10 +94,26 @@ class Settings:
             cors_allowed_origins=tuple(o.strip() for o in env.get("CORS_ALLOWED_ORIGINS", "").split(",") if o.strip()),
             guardrail_id=env.get("GUARDRAIL_ID", ""),
             guardrail_version=env.get("GUARDRAIL_VERSION", ""),
+            provider_secrets=_pairs(env.get("PROVIDER_SECRETS", "")),
+            provider_base_urls=_pairs(env.get("PROVIDER_BASE_URLS", "")),
         )
 
     def tier_budgets(self) -> dict[str, Decimal]:
         return {"standard": self.monthly_key_budget_usd, "free": self.free_key_monthly_budget_usd}
+
+    def secret_of(self, provider: str) -> str:
+        """The ARN of the secret with the provider's key; "" if it has none."""
+        return dict(self.provider_secrets).get(provider, "")
+
+
+def _pairs(raw: str) -> tuple[tuple[str, str], ...]:
+    """ "a=x,b=y" as ((a, x), (b, y)); empty pieces (a provider left out) are skipped."""
+    pairs = []
+    for piece in raw.split(","):
+        name, sep, value = piece.strip().partition("=")
+        if sep and name and value:
+            pairs.append((name.strip(), value.strip()))
+    return tuple(pairs)
 
 
 @lru_cache(maxsize=1)

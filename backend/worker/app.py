@@ -48,6 +48,8 @@ def runner(context: LambdaContext | None = None) -> JobRunner:
             "converse": ConverseTextProvider(clients.bedrock_runtime()),
             "invoke-image": InvokeImageProvider(clients.bedrock_runtime()),
             "chart": ChartProvider(ConverseTextProvider(clients.bedrock_runtime())),
+            # OpenAI, Stability AI, Google: over HTTPS, with keys from Secrets Manager.
+            **clients.external_providers(),
         },
         s3=clients.s3(),
         settings=settings,

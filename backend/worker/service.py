@@ -30,6 +30,7 @@ from shared.budgets import (
     KeyProfiles,
     first_call_bound,
     guardrail_check_bound,
+    input_check_bound,
     text_call_bound,
     work_bound,
 )
@@ -332,13 +333,15 @@ class JobRunner:
                 )
             else:
                 provider = self._providers[work.spec.api]
-                messages = job.get("messages") or None
+                prompt, messages = job["prompt"], job.get("messages") or None
+                if guardrail and not work.spec.guardrail_in_call and self._guardrail_check:
+                    prompt, messages = self._checked_text(work, budget, guardrail)
                 generation = self._metered(
                     work,
                     budget,
                     lambda meta: provider.generate(
                         work.model,
-                        job["prompt"],
+                        prompt,
                         system=params.get("system"),
                         max_tokens=int(params["maxTokens"]),
                         metadata=meta,
@@ -382,7 +385,12 @@ class JobRunner:
 
     def _chart(self, work: Work, budget: JobBudget) -> Generation:
         job, params, guardrail = work.job, work.params, self._guardrail
-        request, system = chart_request(job["prompt"], job.get("data")), chart_system(params.get("system"))
+        prompt = job["prompt"]
+        if guardrail and not work.spec.guardrail_in_call:
+            if self._guardrail_check:
+                prompt, _ = self._checked_text(work, budget, guardrail)
+            guardrail = None  # the model's calls cannot carry it
+        request, system = chart_request(prompt, job.get("data")), chart_system(params.get("system"))
         max_tokens = int(params["maxTokens"])
         provider = self._providers[work.spec.api]
 
@@ -400,20 +408,41 @@ class JobRunner:
         return self._providers["chart"].generate(work.model, request, max_tokens=max_tokens, call=text_call, size=size)
 
     def _checked_input(self, work: Work, budget: JobBudget, guardrail: Guardrail) -> tuple[str, dict[str, Any]]:
-        """The guardrail's check of an image call's prompts, metered as a call
-        of its own (recorded under GUARDRAIL_MODEL): the prompts to send
-        (masked if it anonymised them), or GuardrailBlocked."""
-        check = self._guardrail_check(guardrail)
+        """The guardrail's check of an image call's prompts: the prompts to
+        send (masked if it anonymised them), or GuardrailBlocked."""
         prompt, params = work.job["prompt"], work.params
         texts = [prompt] + ([params["negativePrompt"]] if "negativePrompt" in params else [])
+        sent = self._checked(work, budget, guardrail, texts, guardrail_check_bound(len(prompt), params))
+        if len(sent) > 1:
+            params = {**params, "negativePrompt": sent[1]}
+        return sent[0], params
+
+    def _checked_text(self, work: Work, budget: JobBudget, guardrail: Guardrail) -> tuple[str, list[dict[str, str]] | None]:
+        """The guardrail's check of a text or chart job's input (its prompt,
+        or every turn of its conversation) before a model whose own calls
+        cannot carry the guardrail (a provider beyond Bedrock): what to send,
+        or GuardrailBlocked. (Its answer is not checked: see docs/decisions.md.)"""
+        job, kind = work.job, work.job.get("kind", "text")
+        messages = job.get("messages") or None
+        texts = [m["content"] for m in messages] if messages else [job["prompt"]]
+        estimate = input_check_bound(work.spec, kind, JobInput.of(job), guardrail)
+        sent = self._checked(work, budget, guardrail, texts, estimate)
+        if messages:
+            turns = [{**m, "content": text} for m, text in zip(messages, sent, strict=True)]
+            return turns[-1]["content"], turns
+        return sent[0], None
+
+    def _checked(self, work: Work, budget: JobBudget, guardrail: Guardrail, texts: list[str], estimate: Decimal) -> list[str]:
+        """One ApplyGuardrail check of `texts`, metered as a call of its own
+        (recorded under GUARDRAIL_MODEL): the texts to send, masked if it
+        anonymised them; GuardrailBlocked if it blocked them."""
+        check = self._guardrail_check(guardrail)
         sent: list[str] = texts
 
         def send(meta: dict[str, str]) -> Generation:
             nonlocal sent
             generation, sent = check.check(texts)
             return generation
-
-        estimate = guardrail_check_bound(len(prompt), params)
 
         def next_check() -> Call:
             work.checks += 1  # a retry after an unknown outcome is a check of its own
@@ -423,9 +452,7 @@ class JobRunner:
             work, budget, send, estimate=estimate, next_call=next_check, price=lambda generation: generation.guardrail_usd
         )
         work.masked = sent != texts
-        if len(sent) > 1:
-            params = {**params, "negativePrompt": sent[1]}
-        return sent[0], params
+        return sent
 
     def _next_call(self, work: Work, budget: JobBudget, estimate: Decimal) -> Call:
         """The call to make now: the reserved first one, else a new reservation."""
@@ -522,6 +549,8 @@ class JobRunner:
         quality, and its guardrail's checks."""
         spec = work.spec
         per_image = spec.image_price(work.params) if generation.images else None
+        if spec.billing == "tokens" and (generation.input_tokens or generation.output_tokens):
+            per_image = ZERO  # the images are in its output tokens
         return spec.cost_usd(generation.input_tokens, generation.output_tokens, generation.images, per_image) + (
             generation.guardrail_usd
         )

@@ -762,9 +762,16 @@ def test_every_registry_model_has_a_parameter_set_its_family_can_send():
         for kind in kinds:
             params = resolve(spec, kind, {}, deployment_max_tokens=2048, rng=random.Random(1))
             if spec.kind == "image":
+                from shared.providers import external
                 from shared.providers.image import request_body
 
-                assert request_body(spec, "x", params)  # every family has a body
+                bodies = {
+                    "invoke-image": request_body,
+                    "openai-image": external.openai_image_body,
+                    "stability-image": external.stability_fields,
+                    "imagen": external.imagen_body,
+                }
+                assert bodies[spec.api](spec, "x", params)  # every family has a body
                 assert spec.image_price(params) > 0
             else:
                 assert params["maxTokens"] == min(2048, spec.max_output_tokens)
