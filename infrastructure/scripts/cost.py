@@ -27,7 +27,8 @@ ENVIRONMENTS = ("dev", "staging", "prod")
 
 # Why each priced item exists where it does: every line of a bill is justified.
 WHY = {
-    "nat": "Internet egress from private subnets.",
+    "nat": "HTTPS egress from private subnets to the providers beyond Bedrock (one per AZ in prod), plus ${per_gb:.3f} per GB through it.",
+    "secret": "One Secrets Manager secret per provider beyond Bedrock, holding its API key (created by the stack).",
     "ipv4": "The NAT gateways' Elastic IPs (public IPv4 is billed per hour).",
     "endpoint": "Functions in private subnets reach {services} without a NAT gateway; one ENI per AZ for zonal resilience.",
     "waf-acl": "Web ACL in front of the API stage.",
@@ -53,16 +54,21 @@ def prices() -> dict[str, Any]:
     return json.loads(PRICES_FILE.read_text(encoding="utf-8"))
 
 
-def render_environment(environment: str) -> Rendered:
+# Every provider beyond Bedrock enabled, each with a secret the stack creates.
+WITH_PROVIDERS = {"OpenAiApiKeySecret": "create", "StabilityApiKeySecret": "create", "GoogleApiKeySecret": "create"}
+
+
+def render_environment(environment: str, extra: dict[str, str] | None = None) -> Rendered:
     # prod refuses an empty AlarmEmail (template Rules); any address renders the same resources.
-    return render(parameters={"Environment": environment, "AlarmEmail": "ops@example.com"}, stack_name=f"genstack-{environment}")
+    parameters = {"Environment": environment, "AlarmEmail": "ops@example.com", **(extra or {})}
+    return render(parameters=parameters, stack_name=f"genstack-{environment}")
 
 
 def idle_lines(rendered: Rendered, table: dict[str, Any]) -> list[Line]:
     fixed, free, hours = table["fixed"], table["noIdleCost"], table["hoursPerMonth"]
     nat = eips = 0
     endpoint_azs: dict[str, int] = {}
-    acls, rule_names, keys, alarms, dashboards, budgets = 0, [], [], 0, 0, 0
+    acls, rule_names, keys, alarms, dashboards, budgets, secrets = 0, [], [], 0, 0, 0, 0
     for stack, logical_id, resource in rendered.walk():
         type_, props = resource["Type"], resource.get("Properties", {})
         if type_ == "AWS::EC2::NatGateway":
@@ -85,11 +91,14 @@ def idle_lines(rendered: Rendered, table: dict[str, Any]) -> list[Line]:
             dashboards += 1
         elif type_ == "AWS::Budgets::Budget":
             budgets += 1
+        elif type_ == "AWS::SecretsManager::Secret":
+            secrets += 1
         elif type_ not in free:
             raise SystemExit(f"{stack}/{logical_id}: {type_} is not in {PRICES_FILE.name}; price it or list it under noIdleCost")
     lines = []
     if nat:
-        lines.append(Line("NAT gateways", nat, "gateway-month", fixed["natGatewayHour"] * hours, 0, WHY["nat"]))
+        why = WHY["nat"].format(per_gb=fixed["natGatewayPerGb"])
+        lines.append(Line("NAT gateways", nat, "gateway-month", fixed["natGatewayHour"] * hours, 0, why))
     if eips:
         lines.append(Line("Public IPv4 addresses", eips, "address-month", fixed["publicIpv4Hour"] * hours, 0, WHY["ipv4"]))
     if endpoint_azs:
@@ -113,6 +122,9 @@ def idle_lines(rendered: Rendered, table: dict[str, Any]) -> list[Line]:
         lines.append(Line("CloudWatch dashboard", dashboards, "dashboard-month", price, 0, WHY["dashboard"]))
     if budgets:
         lines.append(Line("AWS Budgets budget", budgets, "budget-month", fixed["budgetMonth"], 0, WHY["budget"]))
+    if secrets:
+        price = fixed["secretsManagerSecretMonth"]
+        lines.append(Line("Secrets Manager secrets", secrets, "secret-month", price, 0, WHY["secret"]))
     for line in lines:
         line.monthly = round(line.quantity * line.unit_price, 2)
     return sorted(lines, key=lambda line: -line.monthly)
@@ -124,6 +136,16 @@ def report() -> dict[str, Any]:
     for environment in ENVIRONMENTS:
         lines = idle_lines(render_environment(environment), table)
         environments[environment] = {"total": round(sum(line.monthly for line in lines), 2), "lines": [asdict(x) for x in lines]}
+        # What enabling the providers beyond Bedrock adds: their secrets, and egress where the functions are in a VPC.
+        base = {line.item: line.monthly for line in lines}
+        extra = [x for x in idle_lines(render_environment(environment, WITH_PROVIDERS), table) if x.monthly != base.get(x.item)]
+        for line in extra:
+            line.monthly = round(line.monthly - base.get(line.item, 0), 2)
+            line.quantity -= next((b.quantity for b in lines if b.item == line.item), 0)
+        environments[environment]["withProviders"] = {
+            "added": round(sum(line.monthly for line in extra), 2),
+            "lines": [asdict(x) for x in extra],
+        }
     return {"pricesDate": table["date"], "region": table["region"], "environments": environments}
 
 
@@ -146,6 +168,20 @@ def markdown(data: dict[str, Any]) -> str:
             for line in data_env["lines"]:
                 prices_ = f"${line['unit_price']:.2f} | ${line['monthly']:.2f}"
                 out.append(f"| {line['item']} | {line['quantity']:g} | {prices_} | {line['why']} |")
+    out += [
+        "",
+        "**Providers beyond Bedrock** (OpenAI, Stability AI, Google: `OpenAiApiKeySecret`, `StabilityApiKeySecret`, "
+        "`GoogleApiKeySecret` set to `create`) add, while idle:",
+        "",
+        "| Environment | Added per month | Items |",
+        "|---|---:|---|",
+    ]
+    for env, data_env in envs.items():
+        added = data_env["withProviders"]
+        items = "; ".join(
+            f"{line['quantity']:g} x {line['item']} (${line['monthly']:.2f})" for line in added["lines"]
+        ) or "nothing"
+        out.append(f"| {env} | ${added['added']:.2f} | {items} |")
     return "\n".join(out) + "\n"
 
 

@@ -21,6 +21,7 @@ from cfn_render import ROOT, load
 SETTING_LABELS = {
     "AvailabilityZoneCount": "Availability Zones",
     "NatGateways": "NAT gateways: none, single or per-az",
+    "ProviderNatGateways": "NAT gateways once a provider beyond Bedrock has a key (HTTPS egress)",
     "InterfaceEndpoints": "interface endpoints (Bedrock runtime, SQS)",
     "FunctionsInVpc": "functions in private subnets",
     "EnableWaf": "WAF web ACL on the API",
@@ -93,14 +94,22 @@ def models_table() -> str:
     from shared.parameters import accepted
     from shared.registry import load_registry
 
-    rows = ["| Model | Kind | Price (USD) | Parameters it takes |", "|---|---|---|---|"]
+    from shared.registry import provider_defaults
+
+    names = {"bedrock": "Amazon Bedrock", **{k: v["name"] for k, v in provider_defaults().items()}}
+    rows = ["| Model | Provider | Kind | Price (USD) | Parameters it takes |", "|---|---|---|---|---|"]
     for spec in load_registry().values():
         if spec.kind == "text":
             price = f"{spec.input_per_1k} / {spec.output_per_1k} per 1k tokens in / out"
+        elif spec.billing == "tokens":
+            price = (
+                f"{spec.input_per_1k} / {spec.output_per_1k} per 1k tokens in / out (image tokens); "
+                f"about {spec.per_image} per 1024x1024 image"
+            )
         else:
             price = f"{spec.per_image} per 1024x1024 standard image"
         takes = "; ".join(f"`{name}` {what}" for name, what in accepted(spec, spec.kind).items())
-        rows.append(f"| `{spec.id}` | {spec.kind} | {price} | {_cell(takes)} |")
+        rows.append(f"| `{spec.id}` | {names[spec.provider]} | {spec.kind} | {price} | {_cell(takes)} |")
     return "\n".join(rows) + "\n"
 
 
