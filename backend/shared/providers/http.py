@@ -113,10 +113,10 @@ class Http:
                 data = self._read(response)
             finally:
                 response.release_conn()
+        except NewConnectionError as exc:  # refused, or no route: nothing was sent (a subclass of ConnectTimeoutError: first)
+            raise ModelCallError("EndpointConnectionError", _reason(exc), retryable=True) from exc
         except ConnectTimeoutError as exc:  # nothing was sent
             raise ModelCallError("ConnectTimeoutError", "connecting to the provider timed out", retryable=True) from exc
-        except NewConnectionError as exc:  # refused, or no route: nothing was sent
-            raise ModelCallError("EndpointConnectionError", _reason(exc), retryable=True) from exc
         except ReadTimeoutError as exc:  # sent: the provider may be working on it, and bill it
             raise ModelCallError(
                 "ReadTimeoutError", "the provider did not answer in time", retryable=True, outcome_unknown=True
