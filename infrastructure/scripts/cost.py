@@ -27,7 +27,10 @@ ENVIRONMENTS = ("dev", "staging", "prod")
 
 # Why each priced item exists where it does: every line of a bill is justified.
 WHY = {
-    "nat": "HTTPS egress from private subnets to the providers beyond Bedrock (one per AZ in prod), plus ${per_gb:.3f} per GB through it.",
+    "nat": (
+        "HTTPS egress from private subnets to the providers beyond Bedrock (one per AZ in prod), "
+        "plus ${per_gb:.3f} per GB through it."
+    ),
     "secret": "One Secrets Manager secret per provider beyond Bedrock, holding its API key (created by the stack).",
     "ipv4": "The NAT gateways' Elastic IPs (public IPv4 is billed per hour).",
     "endpoint": "Functions in private subnets reach {services} without a NAT gateway; one ENI per AZ for zonal resilience.",
@@ -178,9 +181,9 @@ def markdown(data: dict[str, Any]) -> str:
     ]
     for env, data_env in envs.items():
         added = data_env["withProviders"]
-        items = "; ".join(
-            f"{line['quantity']:g} x {line['item']} (${line['monthly']:.2f})" for line in added["lines"]
-        ) or "nothing"
+        items = (
+            "; ".join(f"{line['quantity']:g} x {line['item']} (${line['monthly']:.2f})" for line in added["lines"]) or "nothing"
+        )
         out.append(f"| {env} | ${added['added']:.2f} | {items} |")
     return "\n".join(out) + "\n"
 

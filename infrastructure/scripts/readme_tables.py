@@ -92,9 +92,7 @@ def models_table() -> str:
     takes with their ranges (backend/shared/registry.json, via shared.parameters)."""
     sys.path.insert(0, str(ROOT / "backend"))
     from shared.parameters import accepted
-    from shared.registry import load_registry
-
-    from shared.registry import provider_defaults
+    from shared.registry import load_registry, provider_defaults
 
     names = {"bedrock": "Amazon Bedrock", **{k: v["name"] for k, v in provider_defaults().items()}}
     rows = ["| Model | Provider | Kind | Price (USD) | Parameters it takes |", "|---|---|---|---|---|"]

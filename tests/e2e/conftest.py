@@ -21,6 +21,7 @@ import boto3
 import pytest
 
 import api_key
+from tests.e2e.fake_providers import FakeProviders
 from tests.templates import ROOT
 
 PORT = int(os.environ.get("GENSTACK_E2E_PORT", "4599"))
@@ -97,10 +98,21 @@ def wait_for_job(deployment: Deployment, job_id: str, *, key: str | None = "defa
 
 
 E2E_MODELS = ("amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0", "amazon.nova-canvas-v1:0", "stability.stable-diffusion-xl-v1")
+# Models beyond Bedrock (tests/e2e/test_providers.py): OpenAI and Google with
+# secrets the stack creates, answered by a fake provider server on this host;
+# Stability AI without a key, so its model is refused at submit time.
+EXTERNAL_MODELS = ("openai/gpt-4.1-mini", "google/gemini-2.5-flash", "stability/stable-image-core")
 
 
 @pytest.fixture(scope="session")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def fake_providers() -> Iterator[FakeProviders]:
+    server = FakeProviders().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def deployment(tmp_path_factory: pytest.TempPathFactory, fake_providers: FakeProviders) -> Iterator[Deployment]:
     outputs_file = tmp_path_factory.mktemp("e2e") / "outputs.json"
     env = {
         **os.environ,
@@ -109,8 +121,17 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         "GENSTACK_LOCAL_OUTPUTS": str(outputs_file),
         # Result links that expire within the run, so tests/e2e/test_hostile.py
         # can see an expired one refused;
-        # and image models with and without steps (tests/e2e/test_parameters.py).
-        "GENSTACK_LOCAL_PARAMETERS": f"OutputLinkSeconds={LINK_SECONDS} EnabledModels={','.join(E2E_MODELS)}",
+        # image models with and without steps (tests/e2e/test_parameters.py);
+        # providers beyond Bedrock (tests/e2e/test_providers.py).
+        "GENSTACK_LOCAL_PARAMETERS": " ".join(
+            [
+                f"OutputLinkSeconds={LINK_SECONDS}",
+                f"EnabledModels={','.join(E2E_MODELS + EXTERNAL_MODELS)}",
+                "OpenAiApiKeySecret=create",
+                "GoogleApiKeySecret=create",
+                f"ProviderBaseUrls={fake_providers.base_urls}",
+            ]
+        ),
     }
     for variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
         env.pop(variable, None)

@@ -783,7 +783,7 @@ def test_secrets_are_created_empty_or_referenced_and_readable_by_the_worker_and_
         assert "OpenAiApiKey" in resources[0]
         assert resources[1] == GIVEN
     env = rendered.props("WorkerFunction")["Environment"]["Variables"]
-    assert env["PROVIDER_SECRETS"].startswith("openai={Ref:OpenAiApiKey}")
+    assert env["PROVIDER_SECRETS"].startswith("openai={GetAtt:OpenAiApiKey.Id}")
     assert env["PROVIDER_SECRETS"].endswith(f"google={GIVEN}")
     assert "sk-" not in json.dumps(rendered.resources, default=str)
 
@@ -813,3 +813,15 @@ def test_without_a_provider_key_there_is_no_secret_and_no_grant():
     assert not rendered.of_type("AWS::SecretsManager::Secret")
     assert secret_grants(rendered) == {}
     assert rendered.props("WorkerFunction")["Environment"]["Variables"]["PROVIDER_SECRETS"] == ",,"
+
+
+def test_a_key_put_in_after_an_empty_read_is_used_at_once_not_after_the_cache():
+    client, stubber = secrets_stub()
+    stubber.add_response("get_secret_value", secret_value(" "), {"SecretId": ARN})
+    stubber.add_response("get_secret_value", secret_value(KEY), {"SecretId": ARN})
+    with stubber:
+        keys = ProviderKeys({"openai": ARN}, client=client)
+        with pytest.raises(ModelCallError):
+            keys.key("openai")
+        assert keys.key("openai") == KEY  # read again, not the cached blank
+    stubber.assert_no_pending_responses()

@@ -4,8 +4,8 @@ One secret per provider (template parameters OpenAiApiKeySecret,
 StabilityApiKeySecret, GoogleApiKeySecret); the functions know only their
 ARNs. A key is read through Powertools Parameters when a call first needs it
 and cached for KEY_MAX_AGE_SECONDS, so a rotated key is picked up within
-minutes and a warm function reads it once per interval. A read that fails is
-not cached: the next call tries again.
+minutes and a warm function reads it once per interval. A read that fails, or
+finds the secret empty, is not kept: the next call reads it again.
 
 The secret's value is the key itself, or a JSON object with the key under
 "apiKey" (the shape some secret-management pipelines write). A provider with
@@ -45,6 +45,7 @@ class ProviderKeys:
         self._client = client
         self._max_age = max_age
         self._reader: Any = None
+        self._empty: set[str] = set()  # secrets last read empty
 
     def configured(self, provider: str) -> bool:
         return bool(self._secrets.get(provider))
@@ -56,7 +57,11 @@ class ProviderKeys:
         value = self._read(provider, arn)
         key = _key_of(value)
         if not key:
+            # Not kept: the next call reads the secret again, so a key put in
+            # after the stack created it empty works at once, not after the cache.
+            self._empty.add(arn)
             raise ProviderNotConfigured(provider, "its secret is empty")
+        self._empty.discard(arn)
         return key
 
     def _read(self, provider: str, arn: str) -> str:
@@ -68,7 +73,7 @@ class ProviderKeys:
         if self._reader is None:
             self._reader = SecretsProvider(boto3_client=self._client) if self._client else SecretsProvider()
         try:
-            value = self._reader.get(arn, max_age=self._max_age)
+            value = self._reader.get(arn, max_age=self._max_age, force_fetch=arn in self._empty)
         except GetParameterError as exc:
             code = _code_of(exc.__context__)
             if code in _PASSING:
