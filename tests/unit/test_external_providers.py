@@ -606,14 +606,14 @@ def test_only_https_leaves_the_function(url):
 
 
 # ------------------------------------------------------------- in a job
-def put_job(aws, models, kind="text", parameters=None, **extra):
+def put_job(aws, models, kind="text", parameters=None, prompt="Write a haiku", **extra):
     aws.jobs_table.put_item(
         Item={
             "jobId": "job-ext",
             "owner": "k1",
             "status": "QUEUED",
             "kind": kind,
-            "prompt": "Write a haiku",
+            "prompt": prompt,
             "models": models,
             "results": {},
             "costUsd": 0,
@@ -825,3 +825,162 @@ def test_a_key_put_in_after_an_empty_read_is_used_at_once_not_after_the_cache():
             keys.key("openai")
         assert keys.key("openai") == KEY  # read again, not the cached blank
     stubber.assert_no_pending_responses()
+
+
+# ------------------------------------------------- guardrail and /enhance
+GUARD_ID, GUARD_VERSION = "gr1abc2def3g", "3"
+
+
+def guarded_runner(aws, monkeypatch, client, providers):
+    from shared.budgets import KeyProfiles
+    from shared.providers.guardrail import GuardrailCheck
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("ENABLED_MODELS", ENABLED_EXTERNAL)
+    monkeypatch.setenv("GUARDRAIL_ID", GUARD_ID)
+    monkeypatch.setenv("GUARDRAIL_VERSION", GUARD_VERSION)
+    get_settings.cache_clear()
+    settings = get_settings()
+    return JobRunner(
+        jobs=JobRepository(aws.jobs_table),
+        calls=CallLedger(aws.cost_table, aws.ledger_table, retention_days=30),
+        profiles=KeyProfiles(aws.ledger_table, tier_budgets=settings.tier_budgets()),
+        providers=providers,
+        s3=aws.s3,
+        settings=settings,
+        sleep=lambda seconds: None,
+        guardrail_check=lambda guardrail: GuardrailCheck(client, guardrail),
+    )
+
+
+def apply_request(*texts):
+    return {
+        "guardrailIdentifier": GUARD_ID,
+        "guardrailVersion": GUARD_VERSION,
+        "source": "INPUT",
+        "content": [{"text": {"text": t}} for t in texts],
+    }
+
+
+def test_the_guardrail_checks_an_external_models_conversation_first_and_it_is_sent_masked(aws, monkeypatch, bedrock_stub):
+    from tests.unit.test_generation_parameters import apply_guardrail_response
+
+    client, stubber = bedrock_stub
+    turns = [
+        {"role": "user", "content": "mail a@b.c"},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": "again"},
+    ]
+    pii = {
+        "sensitiveInformationPolicy": {
+            "piiEntities": [{"type": "EMAIL", "match": "a@b.c", "action": "ANONYMIZED"}],
+            "regexes": [],
+        }
+    }
+    masked = [{"text": "mail {EMAIL}"}, {"text": "ok"}, {"text": "again"}]
+    stubber.add_response(
+        "apply_guardrail",
+        apply_guardrail_response("GUARDRAIL_INTERVENED", [pii], outputs=masked),
+        apply_request(*(t["content"] for t in turns)),
+    )
+    chat, http = provider(external.OpenAiChatProvider, ok(chat_reply("done", 30, 4)))
+    put_job(aws, ["openai/gpt-4.1-mini"], prompt="again", messages=turns)
+    outcome = guarded_runner(aws, monkeypatch, client, {"openai-chat": chat}).run("job-ext")
+    assert outcome.status == "COMPLETED"
+    sent = http.requests[0]["json"]["messages"]
+    assert [m["content"] for m in sent] == ["mail {EMAIL}", "ok", "again"]
+    result = aws.jobs_table.get_item(Key={"jobId": "job-ext"})["Item"]["results"]["openai/gpt-4.1-mini"]
+    assert result["guardrail"]["action"] == "MASKED"
+    by_model = {r["model"]: r for r in records(aws)}
+    # The check (one unit of each policy: 0.00015 + 0.00015 + 0 + 0.0001) and the call, each with its own record.
+    assert by_model["bedrock-guardrail"]["costUsd"] == Decimal("0.00040000")
+    assert by_model["openai/gpt-4.1-mini"]["costUsd"] == Decimal("0.0004") * 30 / 1000 + Decimal("0.0016") * 4 / 1000
+    job = aws.jobs_table.get_item(Key={"jobId": "job-ext"})["Item"]
+    assert Decimal(str(job["costUsd"])) == sum(r["costUsd"] for r in by_model.values())
+
+
+def test_an_input_the_guardrail_blocks_never_reaches_the_external_provider(aws, monkeypatch, bedrock_stub):
+    from tests.unit.test_generation_parameters import apply_guardrail_response
+
+    client, stubber = bedrock_stub
+    topic = {"topicPolicy": {"topics": [{"name": "Weapons", "type": "DENY", "action": "BLOCKED"}]}}
+    stubber.add_response(
+        "apply_guardrail", apply_guardrail_response("GUARDRAIL_INTERVENED", [topic]), apply_request("Write a haiku")
+    )
+    gemini, http = provider(external.GeminiTextProvider, provider_name="google")
+    put_job(aws, ["google/gemini-2.5-flash"])
+    assert guarded_runner(aws, monkeypatch, client, {"gemini": gemini}).run("job-ext").status == "FAILED"
+    assert http.requests == []
+    result = aws.jobs_table.get_item(Key={"jobId": "job-ext"})["Item"]["results"]["google/gemini-2.5-flash"]
+    assert result["status"] == "BLOCKED"
+    assert (result["guardrail"]["blocked"], result["guardrail"]["reasons"]) == ("input", ["denied topic Weapons"])
+    statuses = {r["model"]: (r["status"], r["costUsd"]) for r in records(aws)}
+    assert statuses["bedrock-guardrail"] == ("BILLED", Decimal("0.00040000"))  # the check is billed
+    assert statuses["google/gemini-2.5-flash"] == ("RELEASED", 0)  # the call never went out
+
+
+def enhance_with(aws, monkeypatch, chat, *, guardrail_check=None, guarded=False):
+    from enhance.service import enhance_prompt
+    from shared.budgets import KeyProfiles
+    from shared.jobs import utc_now
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("ENABLED_MODELS", ENABLED_EXTERNAL)
+    monkeypatch.setenv("ENHANCE_MODEL_ID", "openai/gpt-4.1-mini")
+    if guarded:
+        monkeypatch.setenv("GUARDRAIL_ID", GUARD_ID)
+        monkeypatch.setenv("GUARDRAIL_VERSION", GUARD_VERSION)
+    get_settings.cache_clear()
+    settings = get_settings()
+    calls = CallLedger(aws.cost_table, aws.ledger_table, retention_days=30)
+    return enhance_prompt(
+        "a cat",
+        "image",
+        owner="k1",
+        settings=settings,
+        provider=chat,
+        calls=calls,
+        profile=KeyProfiles(aws.ledger_table, tier_budgets=settings.tier_budgets()).of("k1"),
+        now=utc_now(),
+        request_id="r1",
+        guardrail_check=guardrail_check,
+    )
+
+
+def enhance_records(aws):
+    return aws.cost_table.scan()["Items"]
+
+
+def test_enhance_can_use_an_external_model_metered_like_any_other(aws, monkeypatch):
+    chat, http = provider(external.OpenAiChatProvider, ok(chat_reply("a tabby cat, golden hour", 40, 8)))
+    result = enhance_with(aws, monkeypatch, chat)
+    assert result["prompt"] == "a tabby cat, golden hour"
+    assert http.requests[0]["json"]["messages"][0]["role"] == "system"
+    (record,) = enhance_records(aws)
+    assert record["status"] == "BILLED"
+    assert record["costUsd"] == Decimal(str(result["costUsd"])) == Decimal("0.0004") * 40 / 1000 + Decimal("0.0016") * 8 / 1000
+
+
+def test_enhance_with_an_external_model_and_no_key_is_a_503_that_costs_nothing(aws, monkeypatch):
+    from shared.errors import ProviderNotConfigured
+
+    chat = external.OpenAiChatProvider(FakeHttp(), ProviderKeys({}), "https://api.example.com/v1")
+    with pytest.raises(ProviderNotConfigured) as caught:
+        enhance_with(aws, monkeypatch, chat)
+    assert caught.value.status_code == 503
+    assert "OpenAI has no API key" in caught.value.message
+    (record,) = enhance_records(aws)
+    assert (record["status"], record["costUsd"]) == ("RELEASED", 0)
+
+
+def test_enhance_with_an_external_model_checks_the_prompt_with_the_guardrail_and_charges_both(aws, monkeypatch, bedrock_stub):
+    from shared.providers.guardrail import GuardrailCheck
+    from tests.unit.test_generation_parameters import apply_guardrail_response
+
+    client, stubber = bedrock_stub
+    stubber.add_response("apply_guardrail", apply_guardrail_response("NONE", []), apply_request("a cat"))
+    chat, _ = provider(external.OpenAiChatProvider, ok(chat_reply("a tabby cat", 40, 8)))
+    result = enhance_with(aws, monkeypatch, chat, guardrail_check=lambda g: GuardrailCheck(client, g), guarded=True)
+    (record,) = enhance_records(aws)
+    model_cost = Decimal("0.0004") * 40 / 1000 + Decimal("0.0016") * 8 / 1000
+    assert record["costUsd"] == Decimal(str(result["costUsd"])) == model_cost + Decimal("0.0004")
