@@ -93,11 +93,12 @@ def provider_keys() -> Any:
 
 def provider_base_urls() -> dict[str, str]:
     """Each external provider's API base URL: the deployment's override, else the registry's."""
-    from shared.providers.http import check_base_url
     from shared.registry import provider_defaults
 
+    # Checked per request (shared.providers.http: HTTPS only): a bad one fails
+    # that provider's models with the reason, not every job of the worker.
     overrides = dict(get_settings().provider_base_urls)
-    return {name: check_base_url(overrides.get(name, p["baseUrl"])) for name, p in provider_defaults().items()}
+    return {name: overrides.get(name, p["baseUrl"]) for name, p in provider_defaults().items()}
 
 
 @cache

@@ -984,3 +984,35 @@ def test_enhance_with_an_external_model_checks_the_prompt_with_the_guardrail_and
     (record,) = enhance_records(aws)
     model_cost = Decimal("0.0004") * 40 / 1000 + Decimal("0.0016") * 8 / 1000
     assert record["costUsd"] == Decimal(str(result["costUsd"])) == model_cost + Decimal("0.0004")
+
+
+def test_a_plain_http_base_url_fails_its_model_with_the_reason_not_the_worker():
+    chat = external.OpenAiChatProvider(
+        Http(connect_timeout=1, read_timeout=1), FixedKeys({"openai": KEY}), "http://proxy.example.com/v1"
+    )
+    with pytest.raises(ModelCallError) as caught:
+        chat.generate("openai/gpt-4.1-mini", "x", max_tokens=10)
+    assert caught.value.code == "PROVIDER_NOT_CONFIGURED"
+    assert "https" in caught.value.public
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("", True),
+        ("openai=https://proxy.example.com/v1", True),
+        ("openai=https://a.example.com/v1,google=https://b.example.com", True),
+        ("openai=http://127.0.0.1:8080/v1,google=http://localhost:8080", True),
+        ("openai=http://proxy.example.com/v1", False),  # plain HTTP leaves only to this host
+        ("openai=http://127.0.0.1.example.com/v1", False),
+        ("azure=https://x.example.com", False),
+        ("openai=https://a b", False),
+    ],
+)
+def test_the_template_accepts_https_base_urls_and_plain_http_to_this_host_only(value, accepted):
+    import re
+
+    from tests.templates import root
+
+    pattern = root()["Parameters"]["ProviderBaseUrls"]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, value)) is accepted

@@ -93,7 +93,10 @@ class Http:
         fields: dict[str, str] | None = None,
     ) -> HttpResponse:
         """One request. `json_body` is sent as JSON, `fields` as multipart/form-data."""
-        check_base_url(url)
+        try:
+            check_base_url(url)
+        except ValueError as exc:  # a deployment's mistake: that model fails, with the reason
+            raise ModelCallError("PROVIDER_NOT_CONFIGURED", str(exc), retryable=False, public=True) from exc
         if fields is not None:
             body, content_type = urllib3.encode_multipart_formdata(fields)
         else:
