@@ -65,6 +65,12 @@ def errors_of(method: str, path: str) -> list[tuple[str, str]]:
         errors.append(("404", "No such job or template for this key"))
     if method == "post":
         errors.append(("415", "The body is not sent as application/json"))
+    if path == "/enhance":
+        errors += [
+            ("422", "The deployment's guardrail blocked the prompt or the answer (still billed)"),
+            ("502", "The enhance model's provider failed or denied the call"),
+            ("503", "The enhance model's provider has no API key in this deployment"),
+        ]
     if path == "/generate":
         errors += [("402", "The job's worst-case cost exceeds its budget"), ("409", "Idempotency-Key reused while in flight")]
         errors.append(("422", "Idempotency-Key reused with a different body"))
