@@ -1016,3 +1016,28 @@ def test_the_template_accepts_https_base_urls_and_plain_http_to_this_host_only(v
 
     pattern = root()["Parameters"]["ProviderBaseUrls"]["AllowedPattern"]
     assert bool(re.fullmatch(pattern, value)) is accepted
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        ({"created": 1, "data": [{"b64_json": "not base64!"}]}, "an image that is not base64"),
+        ({"created": 1, "data": []}, "without an image"),
+        ({"created": 1}, "without an image"),
+    ],
+)
+def test_a_broken_image_answer_fails_the_model_and_is_charged_as_reserved(answer, why):
+    images, _ = provider(external.OpenAiImageProvider, ok(answer))
+    with pytest.raises(ModelCallError) as caught:
+        images.generate("openai/dall-e-3", "a fox", params={"count": 1})
+    assert caught.value.code == "InvalidResponse"
+    assert why in caught.value.public
+    assert caught.value.outcome_unknown  # it said 200: it may have been billed
+
+
+def test_a_redirect_is_not_followed_and_fails_the_model():
+    chat, http = provider(external.OpenAiChatProvider, HttpResponse(302, {"location": "https://elsewhere"}, b""))
+    with pytest.raises(ModelCallError) as caught:
+        chat.generate("openai/gpt-4.1-mini", "x", max_tokens=10)
+    assert (caught.value.code, caught.value.retryable) == ("HTTP302", False)
+    assert len(http.requests) == 1
