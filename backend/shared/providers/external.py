@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -101,7 +102,20 @@ def _decode(spec: ModelSpec, encoded: Any) -> bytes:
         raise _unreadable(spec, "an image that is not base64") from exc
 
 
-def _image_generation(model: str, pngs: list[bytes], started: float, input_tokens: int = 0, output_tokens: int = 0):
+def _text_generation(model: str, text: str, started: float, input_tokens: int, output_tokens: int) -> Generation:
+    return Generation(
+        model=model,
+        content=text.encode("utf-8"),
+        content_type="text/plain; charset=utf-8",
+        extension="txt",
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        latency_ms=int((time.monotonic() - started) * 1000),
+        text=text,
+    )
+
+
+def _image_generation(model: str, pngs: list[bytes], started: float, input_tokens: int = 0, output_tokens: int = 0) -> Generation:
     return Generation(
         model=model,
         content=pngs[0],
@@ -115,6 +129,20 @@ def _image_generation(model: str, pngs: list[bytes], started: float, input_token
     )
 
 
+@dataclass(frozen=True)
+class _Request:
+    """One call, as every external provider receives it."""
+
+    spec: ModelSpec
+    model: str
+    key: str
+    prompt: str
+    turns: list[dict[str, str]]  # the conversation, or the prompt as its one user turn
+    system: str | None
+    max_tokens: int
+    params: dict[str, Any]
+
+
 class _External:
     """What every external provider shares: its key, its base URL, one POST."""
 
@@ -124,6 +152,30 @@ class _External:
         self._http = http
         self._keys = keys
         self._base = base_url.rstrip("/")
+
+    def generate(
+        self,
+        model: str,
+        prompt: str,
+        *,
+        system: str | None = None,
+        max_tokens: int = 0,
+        metadata: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+        messages: list[dict[str, str]] | None = None,
+        guardrail: Any | None = None,
+    ) -> Generation:
+        """One call (the Provider interface). `metadata` has nowhere to go in
+        these APIs (a call is matched to the provider's usage log by time and
+        model); `guardrail` cannot ride along (the worker checks the input
+        with ApplyGuardrail first)."""
+        spec = _spec(model)
+        key = self._keys.key(self.provider)
+        turns = messages or [{"role": "user", "content": prompt}]
+        return self._call(_Request(spec, model, key, prompt, turns, system, max_tokens, params or {}))
+
+    def _call(self, r: _Request) -> Generation:
+        raise NotImplementedError
 
     def _post(self, spec: ModelSpec, path: str, headers: dict[str, str], key: str, **body: Any) -> Any:
         response = self._http.post(f"{self._base}{path}", headers=headers, **body)
@@ -165,22 +217,9 @@ def openai_chat_body(
 class OpenAiChatProvider(_External):
     provider = "openai"
 
-    def generate(
-        self,
-        model: str,
-        prompt: str,
-        *,
-        system: str | None = None,
-        max_tokens: int,
-        metadata: dict[str, str] | None = None,
-        params: dict[str, Any] | None = None,
-        messages: list[dict[str, str]] | None = None,
-        guardrail: Any | None = None,
-    ) -> Generation:
-        spec = _spec(model)
-        key = self._keys.key(self.provider)
-        turns = messages or [{"role": "user", "content": prompt}]
-        body = openai_chat_body(spec, turns, system=system, max_tokens=max_tokens, params=params or {})
+    def _call(self, r: _Request) -> Generation:
+        spec, model, key = r.spec, r.model, r.key
+        body = openai_chat_body(spec, r.turns, system=r.system, max_tokens=r.max_tokens, params=r.params)
         started = time.monotonic()
         data = self._post(spec, "/chat/completions", {"authorization": f"Bearer {key}"}, key, json_body=body)
         return openai_chat_generation(spec, model, data, started)
@@ -203,16 +242,7 @@ def openai_chat_generation(spec: ModelSpec, model: str, data: dict[str, Any], st
         raise ModelCallError(
             "EmptyResponse", f"the model returned no text (finish_reason {finish})", retryable=False, public=True, **billed
         )
-    return Generation(
-        model=model,
-        content=text.encode("utf-8"),
-        content_type="text/plain; charset=utf-8",
-        extension="txt",
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        latency_ms=int((time.monotonic() - started) * 1000),
-        text=text,
-    )
+    return _text_generation(model, text, started, input_tokens, output_tokens)
 
 
 def openai_image_body(spec: ModelSpec, prompt: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -239,22 +269,10 @@ def openai_image_body(spec: ModelSpec, prompt: str, params: dict[str, Any]) -> d
 class OpenAiImageProvider(_External):
     provider = "openai"
 
-    def generate(
-        self,
-        model: str,
-        prompt: str,
-        *,
-        system: str | None = None,
-        max_tokens: int = 0,
-        metadata: dict[str, str] | None = None,
-        params: dict[str, Any] | None = None,
-        messages: list[dict[str, str]] | None = None,
-        guardrail: Any | None = None,
-    ) -> Generation:
-        spec = _spec(model)
-        key = self._keys.key(self.provider)
+    def _call(self, r: _Request) -> Generation:
+        spec, model, key, prompt, params = r.spec, r.model, r.key, r.prompt, r.params
         started = time.monotonic()
-        body = openai_image_body(spec, prompt, params or {})
+        body = openai_image_body(spec, prompt, params)
         data = self._post(spec, "/images/generations", {"authorization": f"Bearer {key}"}, key, json_body=body)
         items = [d for d in data.get("data") or [] if isinstance(d, dict) and d.get("b64_json")]
         if not items:
@@ -290,21 +308,9 @@ class StabilityImageProvider(_External):
 
     provider = "stability"
 
-    def generate(
-        self,
-        model: str,
-        prompt: str,
-        *,
-        system: str | None = None,
-        max_tokens: int = 0,
-        metadata: dict[str, str] | None = None,
-        params: dict[str, Any] | None = None,
-        messages: list[dict[str, str]] | None = None,
-        guardrail: Any | None = None,
-    ) -> Generation:
-        spec = _spec(model)
-        key = self._keys.key(self.provider)
-        p = params or {}
+    def _call(self, r: _Request) -> Generation:
+        spec, model, key, prompt, params = r.spec, r.model, r.key, r.prompt, r.params
+        p = params
         started = time.monotonic()
         headers = {"authorization": f"Bearer {key}", "accept": "application/json"}
         path = f"/v2beta/stable-image/generate/{spec.endpoint}"
@@ -351,22 +357,9 @@ _GEMINI_BLOCKED = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CO
 class GeminiTextProvider(_External):
     provider = "google"
 
-    def generate(
-        self,
-        model: str,
-        prompt: str,
-        *,
-        system: str | None = None,
-        max_tokens: int,
-        metadata: dict[str, str] | None = None,
-        params: dict[str, Any] | None = None,
-        messages: list[dict[str, str]] | None = None,
-        guardrail: Any | None = None,
-    ) -> Generation:
-        spec = _spec(model)
-        key = self._keys.key(self.provider)
-        turns = messages or [{"role": "user", "content": prompt}]
-        body = gemini_body(spec, turns, system=system, max_tokens=max_tokens, params=params or {})
+    def _call(self, r: _Request) -> Generation:
+        spec, model, key = r.spec, r.model, r.key
+        body = gemini_body(spec, r.turns, system=r.system, max_tokens=r.max_tokens, params=r.params)
         started = time.monotonic()
         path = f"/v1beta/models/{spec.provider_model}:generateContent"
         data = self._post(spec, path, {"x-goog-api-key": key}, key, json_body=body)
@@ -395,16 +388,7 @@ def gemini_generation(spec: ModelSpec, model: str, data: dict[str, Any], started
         raise ModelCallError(
             "EmptyResponse", f"the model returned no text (finishReason {finish})", retryable=False, public=True, **billed
         )
-    return Generation(
-        model=model,
-        content=text.encode("utf-8"),
-        content_type="text/plain; charset=utf-8",
-        extension="txt",
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        latency_ms=int((time.monotonic() - started) * 1000),
-        text=text,
-    )
+    return _text_generation(model, text, started, input_tokens, output_tokens)
 
 
 def imagen_body(spec: ModelSpec, prompt: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -424,23 +408,11 @@ class ImagenProvider(_External):
 
     provider = "google"
 
-    def generate(
-        self,
-        model: str,
-        prompt: str,
-        *,
-        system: str | None = None,
-        max_tokens: int = 0,
-        metadata: dict[str, str] | None = None,
-        params: dict[str, Any] | None = None,
-        messages: list[dict[str, str]] | None = None,
-        guardrail: Any | None = None,
-    ) -> Generation:
-        spec = _spec(model)
-        key = self._keys.key(self.provider)
+    def _call(self, r: _Request) -> Generation:
+        spec, model, key, prompt, params = r.spec, r.model, r.key, r.prompt, r.params
         started = time.monotonic()
         path = f"/v1beta/models/{spec.provider_model}:predict"
-        data = self._post(spec, path, {"x-goog-api-key": key}, key, json_body=imagen_body(spec, prompt, params or {}))
+        data = self._post(spec, path, {"x-goog-api-key": key}, key, json_body=imagen_body(spec, prompt, params))
         predictions = [p for p in data.get("predictions") or [] if isinstance(p, dict)]
         images = [p["bytesBase64Encoded"] for p in predictions if p.get("bytesBase64Encoded")]
         if not images:
