@@ -1,6 +1,7 @@
 """GET /status/{jobId}: a job as its owner sees it. GET /jobs: the caller's jobs,
 newest first, a page at a time. GET /usage: the caller's spend, reservations
-and budget left, by month and model. GET /health: liveness."""
+and budget left, by month and model. GET /models: the deployment's models.
+GET /health: liveness."""
 
 from __future__ import annotations
 
@@ -96,6 +97,13 @@ def usage(
     return usage_view(
         owner, calls=clients.call_ledger(), profile=clients.key_profiles().of(owner), first=from_, last=to, now=utc_now()
     )
+
+
+@app.get("/models")
+def models() -> dict[str, Any]:
+    from shared.catalog import catalog
+
+    return catalog(get_settings())
 
 
 @app.get("/health")

@@ -106,3 +106,14 @@ def test_one_job_across_bedrock_openai_and_google_with_exact_costs(deployment, f
     assert money(usage["spentUsd"]) == money(job["costUsd"])
     by_model = {line["model"]: line for line in usage["months"][0]["models"]}
     assert set(by_model) == {NOVA, OPENAI, GEMINI}
+
+
+def test_get_models_shows_which_providers_have_a_key(deployment):
+    reply = call(deployment, "GET", "/models")
+    assert reply.status == 200, reply
+    models = {m["id"]: m for m in reply.body["models"]}
+    assert set(models) == set(deployment.outputs["EnabledModelIds"].split(","))
+    assert models[OPENAI]["available"]
+    assert models[GEMINI]["available"]
+    assert not models["stability/stable-image-core"]["available"]
+    assert models[NOVA]["pricing"] == {"inputPer1kTokensUsd": 0.000035, "outputPer1kTokensUsd": 0.00014}

@@ -1,5 +1,8 @@
 """A fake Bedrock runtime over real HTTP for the kill test: it answers
-Converse (the REST-JSON wire format botocore speaks) and keeps the bill.
+Converse (the REST-JSON wire format botocore speaks) and keeps the bill. It
+also answers OpenAI's Chat Completions (POST /v1/chat/completions, the
+worker's external provider over urllib3), with the same faults, keyed on the
+X-Client-Request-Id the worker sends (job and call ids), as OpenAI logs it.
 
 Faults, drawn per attempt from a seeded generator:
 - throttling (HTTP 429, ThrottlingException): not billed;
@@ -98,6 +101,9 @@ class StubBedrock:
                         stub.faults["cut-off request"] = stub.faults.get("cut-off request", 0) + 1
                     return
                 request = json.loads(body)
+                if self.path == "/v1/chat/completions":
+                    self._openai(request)
+                    return
                 model = unquote(self.path.split("/")[2])  # /model/amazon.nova-lite-v1%3A0/converse
                 metadata = request.get("requestMetadata") or {}
                 call_id = f"{metadata.get('genstackJobId', '?')}|{metadata.get('genstackCallId', '?')}"
@@ -130,6 +136,44 @@ class StubBedrock:
                             "totalTokens": input_tokens + output_tokens,
                         },
                         "metrics": {"latencyMs": 12},
+                    },
+                )
+
+            def _openai(self, request: dict[str, Any]) -> None:
+                call_id = self.headers.get("x-client-request-id", "?|?")
+                outcome = stub._draw()
+                with stub.lock:
+                    stub.faults[f"openai {outcome}"] = stub.faults.get(f"openai {outcome}", 0) + 1
+                if outcome == "throttled":
+                    error = {"message": "Rate limit reached", "type": "requests", "param": None, "code": "rate_limit_exceeded"}
+                    self._send(429, {"error": error})
+                    return
+                if outcome == "model-timeout":  # overloaded: not billed, retryable
+                    self._send(503, {"error": {"message": "overloaded", "type": "server_error", "param": None, "code": None}})
+                    return
+                if outcome == "slow":
+                    time.sleep(stub.slow_seconds)
+                prompt = "".join(str(m.get("content", "")) for m in request.get("messages", []))
+                input_tokens = 5 + len(prompt) // 4
+                output_tokens = 7 + (abs(hash(call_id)) % 40)
+                with stub.lock:
+                    if call_id in stub.bills:
+                        stub.answered_twice.append(call_id)
+                    stub.bills[call_id] = Bill(f"openai/{request['model']}", input_tokens, output_tokens)
+                message = {"role": "assistant", "content": f"reply to {call_id}", "refusal": None}
+                self._send(
+                    200,
+                    {
+                        "id": "chatcmpl-kill",
+                        "object": "chat.completion",
+                        "created": 1764700000,
+                        "model": request["model"],
+                        "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
+                        "usage": {
+                            "prompt_tokens": input_tokens,
+                            "completion_tokens": output_tokens,
+                            "total_tokens": input_tokens + output_tokens,
+                        },
                     },
                 )
 

@@ -64,7 +64,10 @@ from worker.sweeper import Sweeper
 JOBS = int(os.environ.get("GENSTACK_KILL_JOBS", "500"))
 WORKERS = 6
 OWNERS = [f"key-{n}" for n in range(7)]
-MODELS = ["amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0", "amazon.nova-pro-v1:0"]
+# A job of three models includes OpenAI's: the worker's external provider over
+# real HTTP to the stub (plain HTTP to loopback, the one place its client
+# allows it), with its key read from Secrets Manager.
+MODELS = ["amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0", "openai/gpt-4.1-mini"]
 TERMINAL = {"COMPLETED", "PARTIAL", "FAILED", "BUDGET_EXCEEDED", "CANCELLED"}
 FUNCTION_TIMEOUT = 8.0  # seconds; Lambda's kill
 LEASE = 10  # JOB_LEASE_SECONDS: outlives the function
@@ -136,6 +139,9 @@ def world():
                 "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}),
             },
         )["QueueUrl"]
+        secret = session.client("secretsmanager", endpoint_url=endpoint).create_secret(
+            Name="kill-test/providers/openai", SecretString="sk-kill-test"
+        )
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "backend")]),
@@ -155,6 +161,8 @@ def world():
             "OUTPUTS_BUCKET": "outputs",
             "JOB_QUEUE_URL": queue_url,
             "ENABLED_MODELS": ",".join(MODELS),
+            "PROVIDER_SECRETS": f"openai={secret['ARN']}",
+            "PROVIDER_BASE_URLS": f"openai={stub.url}/v1",
             "MONTHLY_KEY_BUDGET_USD": "100000",
             "JOB_LEASE_SECONDS": str(LEASE),
             "MODEL_CALL_TIMEOUT_SECONDS": str(CALL_TIMEOUT),
@@ -431,7 +439,7 @@ def test_every_job_ends_and_the_money_agrees_under_real_kills(world, capsys):
             f"\nkill run: {JOBS} jobs accepted from {len(OWNERS)} keys; {sum(statuses[s] for s in TERMINAL)} terminal "
             f"({dict(statuses)}); {storm.deliveries} deliveries to {WORKERS} worker processes: {dict(storm.outcomes)} "
             f"(faults by stage and mode: {dict(sorted(storm.faults.items()))}); {len(storm.poison)} poison jobs, "
-            f"{storm.dead_lettered} dead-lettered; sweeper: {dict(storm.sweeps)}; Bedrock: {stub.attempts} attempts "
+            f"{storm.dead_lettered} dead-lettered; sweeper: {dict(storm.sweeps)}; Bedrock and OpenAI: {stub.attempts} attempts "
             f"({stub.faults}), {len(stub.bills)} billed, ${billed_total}; records: {len(records)} "
             f"({len(billed)} billed, {len(unconfirmed)} unconfirmed, {len(records) - len(billed) - len(unconfirmed)} released), "
             f"${records_total}; unconfirmed charged ${unconfirmed_charged} for calls Bedrock billed ${unconfirmed_billed}"
@@ -472,6 +480,11 @@ def test_every_job_ends_and_the_money_agrees_under_real_kills(world, capsys):
     assert records_total == sum((cost_of_bill(bill_id(r)) for r in billed), Decimal(0)) + unconfirmed_charged
     # The storm did what it says: kills at every stage, real timeouts, poison, takeovers.
     assert {stage for stage, _ in storm.faults} == set(STAGES)
+    openai_bills = [bill for bill in stub.bills.values() if bill.model.startswith("openai/")]
+    assert openai_bills, "no OpenAI call was answered"
+    assert any(str(r["model"]).startswith("openai/") and r["status"] == "UNCONFIRMED" for r in records) or not any(
+        name == "openai slow" for name in stub.faults
+    )
     assert storm.outcomes["killed"] > 0
     assert storm.outcomes["timeout"] > 0
     assert storm.sweeps["jobRequeued"] > 0

@@ -83,13 +83,16 @@ def before(cls: Any, method: str, name: str) -> None:
 def install_hooks() -> None:
     from shared.costs import CallLedger
     from shared.jobs import JobRepository
-    from shared.providers import ConverseTextProvider
+    from shared.providers import ConverseTextProvider, external
     from worker.service import JobRunner
 
     after(JobRepository, "claim", "claimed", when=lambda job: job is not None)
     after(CallLedger, "reserve", "reserved")
     before(ConverseTextProvider, "generate", "calling")
     after(ConverseTextProvider, "generate", "answered", when=lambda _: True)
+    # The external providers' calls (OpenAI here), at the same stages.
+    before(external._External, "generate", "calling")
+    after(external._External, "generate", "answered", when=lambda _: True)
     after(CallLedger, "settle", "settled")
     before(JobRunner, "_store", "uploading")
     after(JobRunner, "_store", "uploaded", when=lambda _: True)

@@ -1041,3 +1041,40 @@ def test_a_redirect_is_not_followed_and_fails_the_model():
         chat.generate("openai/gpt-4.1-mini", "x", max_tokens=10)
     assert (caught.value.code, caught.value.retryable) == ("HTTP302", False)
     assert len(http.requests) == 1
+
+
+def test_an_openai_call_carries_its_job_and_call_ids_as_the_client_request_id():
+    chat, http = provider(external.OpenAiChatProvider, ok(chat_reply()))
+    meta = {"genstackJobId": "job-1", "genstackCallId": "openai/gpt-4.1-mini#001#01"}
+    chat.generate("openai/gpt-4.1-mini", "x", max_tokens=10, metadata=meta)
+    assert http.requests[0]["headers"]["x-client-request-id"] == "job-1|openai/gpt-4.1-mini#001#01"
+    chat, http = provider(external.OpenAiChatProvider, ok(chat_reply()))
+    chat.generate("openai/gpt-4.1-mini", "x", max_tokens=10, metadata={"genstackJobId": "é" * 3, "genstackCallId": "c"})
+    assert "x-client-request-id" not in http.requests[0]["headers"]  # not ASCII: left out, never mangled
+
+
+# --------------------------------------------------------------- GET /models
+def test_get_models_lists_each_enabled_model_with_its_provider_prices_parameters_and_availability(aws, context, monkeypatch):
+    from shared.settings import get_settings
+    from status import app as status_app
+    from tests.unit.conftest import load_event
+
+    monkeypatch.setenv("ENABLED_MODELS", ENABLED_EXTERNAL)
+    monkeypatch.setenv("PROVIDER_SECRETS", f"openai={ARN}")  # Google has no key
+    get_settings.cache_clear()
+    response = status_app.handler(load_event("models.json"), context)
+    assert response["statusCode"] == 200, response["body"]
+    body = json.loads(response["body"])
+    models = {m["id"]: m for m in body["models"]}
+    assert list(models) == ENABLED_EXTERNAL.split(",")  # the deployment's order
+    nova, gpt, gemini, image = (models[m] for m in ENABLED_EXTERNAL.split(","))
+    assert (nova["provider"], nova["available"], nova["kinds"]) == ("bedrock", True, ["text", "chart"])
+    assert (gpt["providerName"], gpt["available"]) == ("OpenAI", True)
+    assert (gemini["provider"], gemini["available"]) == ("google", False)  # would be refused: no secret
+    assert gpt["pricing"] == {"inputPer1kTokensUsd": 0.0004, "outputPer1kTokensUsd": 0.0016}
+    assert image["kinds"] == ["image"]
+    assert image["pricing"]["perImageUsd"] == 0.042
+    assert "quality" in image["parameters"]["image"]
+    assert "temperature" in gpt["parameters"]["text"]
+    assert "width" in gpt["parameters"]["chart"]
+    assert body["enhanceModel"] == get_settings().enhance_model_id

@@ -141,6 +141,16 @@ class _Request:
     system: str | None
     max_tokens: int
     params: dict[str, Any]
+    reference: str = ""  # "jobId|callId", where the provider logs a caller's request id
+
+
+def _openai_headers(r: _Request) -> dict[str, str]:
+    """Its key, and the call's ids as X-Client-Request-Id, which OpenAI logs
+    with the request (ASCII, at most 512 characters)."""
+    headers = {"authorization": f"Bearer {r.key}"}
+    if r.reference and r.reference.isascii() and len(r.reference) <= 512:
+        headers["x-client-request-id"] = r.reference
+    return headers
 
 
 class _External:
@@ -165,14 +175,16 @@ class _External:
         messages: list[dict[str, str]] | None = None,
         guardrail: Any | None = None,
     ) -> Generation:
-        """One call (the Provider interface). `metadata` has nowhere to go in
-        these APIs (a call is matched to the provider's usage log by time and
-        model); `guardrail` cannot ride along (the worker checks the input
+        """One call (the Provider interface). `metadata` (the job and call
+        ids) goes where the provider's API logs a caller's request id
+        (OpenAI's X-Client-Request-Id), for reconciling its bill with the call
+        records; `guardrail` cannot ride along (the worker checks the input
         with ApplyGuardrail first)."""
         spec = _spec(model)
         key = self._keys.key(self.provider)
         turns = messages or [{"role": "user", "content": prompt}]
-        return self._call(_Request(spec, model, key, prompt, turns, system, max_tokens, params or {}))
+        reference = "|".join(metadata.values()) if metadata else ""
+        return self._call(_Request(spec, model, key, prompt, turns, system, max_tokens, params or {}, reference))
 
     def _call(self, r: _Request) -> Generation:
         raise NotImplementedError
@@ -221,7 +233,7 @@ class OpenAiChatProvider(_External):
         spec, model, key = r.spec, r.model, r.key
         body = openai_chat_body(spec, r.turns, system=r.system, max_tokens=r.max_tokens, params=r.params)
         started = time.monotonic()
-        data = self._post(spec, "/chat/completions", {"authorization": f"Bearer {key}"}, key, json_body=body)
+        data = self._post(spec, "/chat/completions", _openai_headers(r), key, json_body=body)
         return openai_chat_generation(spec, model, data, started)
 
 
@@ -273,7 +285,7 @@ class OpenAiImageProvider(_External):
         spec, model, key, prompt, params = r.spec, r.model, r.key, r.prompt, r.params
         started = time.monotonic()
         body = openai_image_body(spec, prompt, params)
-        data = self._post(spec, "/images/generations", {"authorization": f"Bearer {key}"}, key, json_body=body)
+        data = self._post(spec, "/images/generations", _openai_headers(r), key, json_body=body)
         items = [d for d in data.get("data") or [] if isinstance(d, dict) and d.get("b64_json")]
         if not items:
             raise _unreadable(spec, "without an image")
