@@ -183,7 +183,7 @@ class _External:
         spec = _spec(model)
         key = self._keys.key(self.provider)
         turns = messages or [{"role": "user", "content": prompt}]
-        reference = "|".join(metadata.values()) if metadata else ""
+        reference = f"{metadata.get('genstackJobId', '')}|{metadata.get('genstackCallId', '')}" if metadata else ""
         return self._call(_Request(spec, model, key, prompt, turns, system, max_tokens, params or {}, reference))
 
     def _call(self, r: _Request) -> Generation:
