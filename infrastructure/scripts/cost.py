@@ -185,6 +185,8 @@ def markdown(data: dict[str, Any]) -> str:
             "; ".join(f"{line['quantity']:g} x {line['item']} (${line['monthly']:.2f})" for line in added["lines"]) or "nothing"
         )
         out.append(f"| {env} | ${added['added']:.2f} | {items} |")
+    per_gb = prices()["fixed"]["natGatewayPerGb"]
+    out += ["", f"In use, NAT gateways also charge ${per_gb:.3f} per GB they carry (prompts out, answers and images in)."]
     return "\n".join(out) + "\n"
 
 
