@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from shared.budgets import KeyProfile, text_call_bound
+from shared.budgets import JobInput, KeyProfile, input_check_bound, text_call_bound
 from shared.costs import Call, CallLedger, Usage, call_id, period_of
 from shared.errors import (
     BlockedByGuardrail,
@@ -19,7 +19,7 @@ from shared.errors import (
     MonthlyBudgetExceeded,
     ProviderNotConfigured,
 )
-from shared.guardrails import Guardrail, guardrail_of, units_bound
+from shared.guardrails import Guardrail, guardrail_of
 from shared.parameters import resolve
 from shared.providers import GuardrailBlocked, ModelCallError, Provider
 from shared.registry import enabled_specs
@@ -95,7 +95,7 @@ def enhance_prompt(
     check = guardrail_check(guardrail) if guardrail and not in_call and guardrail_check else None
     reserved = text_call_bound(spec, prompt=prompt, system=system, max_tokens=max_tokens, guardrail=in_call)
     if check:
-        reserved += units_bound(len(prompt))
+        reserved += input_check_bound(spec, "text", JobInput(prompt=prompt), guardrail)
     call = Call(
         job_id=f"enhance#{request_id or uuid.uuid4()}",
         call_id=call_id(model, 1, 1),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.parameters import accepted
-from shared.registry import ModelSpec, enabled_specs, provider_defaults
+from shared.registry import ModelSpec, enabled_specs, provider_names
 from shared.settings import Settings
 
 KINDS = ("text", "image", "chart")
@@ -28,7 +28,7 @@ def _price(spec: ModelSpec) -> dict[str, Any]:
 
 
 def catalog(settings: Settings) -> dict[str, Any]:
-    names = {"bedrock": "Amazon Bedrock", **{k: v["name"] for k, v in provider_defaults().items()}}
+    names = provider_names()
     models = []
     for model_id, spec in enabled_specs(settings.enabled_models).items():
         kinds = [kind for kind in KINDS if spec.serves(kind)]

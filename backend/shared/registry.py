@@ -125,7 +125,9 @@ def provider_defaults() -> dict[str, dict]:
     return {k: v for k, v in registry_data()["providers"].items() if not k.startswith("_")}
 
 
-EXTERNAL_PROVIDERS = ("openai", "stability", "google")
+def provider_names() -> dict[str, str]:
+    """Each provider's name as people know it, Bedrock included."""
+    return {"bedrock": "Amazon Bedrock", **{k: v["name"] for k, v in provider_defaults().items()}}
 
 
 def spec_for(model_id: str) -> ModelSpec | None:

@@ -422,11 +422,10 @@ class JobRunner:
         or every turn of its conversation) before a model whose own calls
         cannot carry the guardrail (a provider beyond Bedrock): what to send,
         or GuardrailBlocked. (Its answer is not checked: see docs/decisions.md.)"""
-        job, kind = work.job, work.job.get("kind", "text")
+        job, job_input = work.job, JobInput.of(work.job)
         messages = job.get("messages") or None
-        texts = [m["content"] for m in messages] if messages else [job["prompt"]]
-        estimate = input_check_bound(work.spec, kind, JobInput.of(job), guardrail)
-        sent = self._checked(work, budget, guardrail, texts, estimate)
+        estimate = input_check_bound(work.spec, job.get("kind", "text"), job_input, guardrail)
+        sent = self._checked(work, budget, guardrail, job_input.texts(), estimate)
         if messages:
             turns = [{**m, "content": text} for m, text in zip(messages, sent, strict=True)]
             return turns[-1]["content"], turns

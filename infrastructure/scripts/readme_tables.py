@@ -92,9 +92,9 @@ def models_table() -> str:
     takes with their ranges (backend/shared/registry.json, via shared.parameters)."""
     sys.path.insert(0, str(ROOT / "backend"))
     from shared.parameters import accepted
-    from shared.registry import load_registry, provider_defaults
+    from shared.registry import load_registry, provider_names
 
-    names = {"bedrock": "Amazon Bedrock", **{k: v["name"] for k, v in provider_defaults().items()}}
+    names = provider_names()
     rows = ["| Model | Provider | Kind | Price (USD) | Parameters it takes |", "|---|---|---|---|---|"]
     for spec in load_registry().values():
         if spec.kind == "text":

@@ -80,10 +80,6 @@ class Http:
         self._pool = pool or urllib3.PoolManager(num_pools=4, maxsize=16, retries=False)
         self._max = max_response_bytes
 
-    @property
-    def read_timeout(self) -> float:
-        return float(self._timeout.read_timeout or 0)
-
     def post(
         self,
         url: str,

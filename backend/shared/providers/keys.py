@@ -47,9 +47,6 @@ class ProviderKeys:
         self._reader: Any = None
         self._empty: set[str] = set()  # secrets last read empty
 
-    def configured(self, provider: str) -> bool:
-        return bool(self._secrets.get(provider))
-
     def key(self, provider: str) -> str:
         arn = self._secrets.get(provider)
         if not arn:
