@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from shared.budgets import JobInput, KeyProfile, input_check_bound, text_call_bound
-from shared.costs import Call, CallLedger, Usage, call_id, period_of
+from shared.costs import CallLedger
 from shared.errors import (
     BlockedByGuardrail,
     InvalidRequest,
     ModelRejected,
     ModelThrottled,
     ModelUnavailable,
-    MonthlyBudgetExceeded,
     ProviderNotConfigured,
 )
 from shared.guardrails import Guardrail, guardrail_of
+from shared.metering import account_failure, generation_cost, reserve, settle, sync_call
 from shared.parameters import resolve
 from shared.providers import GuardrailBlocked, ModelCallError, Provider
 from shared.registry import enabled_specs
@@ -96,27 +95,17 @@ def enhance_prompt(
     reserved = text_call_bound(spec, prompt=prompt, system=system, max_tokens=max_tokens, guardrail=in_call)
     if check:
         reserved += input_check_bound(spec, "text", JobInput(prompt=prompt), guardrail)
-    call = Call(
-        job_id=f"enhance#{request_id or uuid.uuid4()}",
-        call_id=call_id(model, 1, 1),
+    call = sync_call(
+        prefix="enhance",
         owner=owner,
         model=model,
         kind="text",
         reserved=reserved,
-        period=period_of(now),
-        lease_until=int(now.timestamp()) + LEASE_SECONDS,
+        now=now,
+        lease_seconds=LEASE_SECONDS,
+        request_id=request_id,
     )
-    if not calls.reserve(call, limit=profile.monthly_budget_usd, now=now):
-        spent, _ = calls.month(owner, call.period)
-        raise MonthlyBudgetExceeded(
-            f"this API key's monthly budget of ${profile.monthly_budget_usd} cannot cover this request "
-            f"(spent ${spent:.6f}; it may cost up to ${call.reserved:.6f})",
-            details={
-                "monthlyBudgetUsd": float(profile.monthly_budget_usd),
-                "spentUsd": float(spent),
-                "estimatedUsd": float(call.reserved),
-            },
-        )
+    reserve(calls, call, profile, now=now)
     checked = Decimal(0)  # what the guardrail's check of the prompt cost
     try:
         sent = prompt
@@ -133,25 +122,15 @@ def enhance_prompt(
             guardrail=guardrail,
         )
     except GuardrailBlocked as exc:  # answered and billed: its cost is recorded
-        cost = spec.cost_usd(exc.input_tokens, exc.output_tokens) + (exc.billed_usd or 0) + checked
-        calls.settle(call, Usage(exc.input_tokens, exc.output_tokens), cost, now=now)
+        cost = account_failure(calls, call, spec, exc, now=now, checked=checked)
         raise BlockedByGuardrail(
             f"{exc.public}; this request cost ${cost}",
-            details={"blocked": exc.where, "reasons": exc.reasons, "costUsd": float(cost)},
+            details={"blocked": exc.where, "reasons": exc.reasons, "costUsd": float(cost or 0)},
         ) from exc
     except ModelCallError as exc:
-        if exc.billed_usd is not None or checked:  # answered and billed, unusable (an empty reply); or checked
-            cost = spec.cost_usd(exc.input_tokens, exc.output_tokens) + (exc.billed_usd or 0) + checked
-            if exc.outcome_unknown:
-                calls.unconfirm(call, now=now, reason=exc.code)
-            else:
-                calls.settle(call, Usage(exc.input_tokens, exc.output_tokens), cost, now=now)
-            if exc.billed_usd is not None:
-                raise ModelUnavailable(f"the enhance model failed ({exc.code}): {exc.public}") from exc
-        elif exc.outcome_unknown:
-            calls.unconfirm(call, now=now, reason=exc.code)
-        else:
-            calls.release(call, now=now)
+        account_failure(calls, call, spec, exc, now=now, checked=checked)
+        if exc.billed_usd is not None:  # answered and billed, unusable (an empty reply)
+            raise ModelUnavailable(f"the enhance model failed ({exc.code}): {exc.public}") from exc
         if exc.code == "PROVIDER_NOT_CONFIGURED":
             raise ProviderNotConfigured(f"the enhance model {model} cannot be called: {exc.public}") from exc
         if exc.code == "ThrottlingException":
@@ -159,8 +138,8 @@ def enhance_prompt(
         if exc.code == "ValidationException":
             raise ModelRejected(f"the enhance model refused the prompt: {exc.public}") from exc
         raise ModelUnavailable(f"the enhance model failed ({exc.code}); retry later") from exc
-    actual = spec.cost_usd(generation.input_tokens, generation.output_tokens) + generation.guardrail_usd + checked
-    calls.settle(call, Usage(generation.input_tokens, generation.output_tokens), actual, now=now)
+    actual = generation_cost(spec, params, generation) + checked
+    settle(calls, call, generation, actual, now=now)
     improved = (generation.text or "").strip()
     return {
         "prompt": improved,

@@ -38,6 +38,7 @@ from shared.costs import Call, CallLedger, Usage, call_id, period_of
 from shared.guardrails import GUARDRAIL_MODEL, Guardrail, guardrail_of
 from shared.job_status import JobStatus
 from shared.jobs import MAX_CLAIMS, JobRepository, from_dynamo, utc_now
+from shared.metering import generation_cost
 from shared.parameters import defaults_for
 from shared.providers import Generation, GuardrailBlocked, ModelCallError, Provider
 from shared.providers.chart import chart_request, chart_system
@@ -544,15 +545,7 @@ class JobRunner:
 
     @staticmethod
     def _price(work: Work, generation: Generation) -> Decimal:
-        """A model call's cost: its tokens, its images at their size and
-        quality, and its guardrail's checks."""
-        spec = work.spec
-        per_image = spec.image_price(work.params) if generation.images else None
-        if spec.billing == "tokens" and (generation.input_tokens or generation.output_tokens):
-            per_image = ZERO  # the images are in its output tokens
-        return spec.cost_usd(generation.input_tokens, generation.output_tokens, generation.images, per_image) + (
-            generation.guardrail_usd
-        )
+        return generation_cost(work.spec, work.params, generation)
 
     def _close_unstarted(self, work: Work) -> None:
         """A first call that was reserved but never sent (the work failed before it) costs nothing."""
