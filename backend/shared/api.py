@@ -41,7 +41,7 @@ def error_response(status_code: int, code: str, message: str, *, details: Any = 
 _LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
 
 
-def _describe_validation_errors(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, str]]]:
+def describe_validation_errors(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, str]]]:
     """Turn pydantic's error list into one readable sentence naming each field:
     "prompt is required; limit: input should be less than or equal to 100"."""
     details, parts = [], []
@@ -103,7 +103,7 @@ def make_resolver(metrics: Metrics | None = None, cors_origins: tuple[str, ...] 
         body_errors = any(err.get("loc", ("",))[0] == "body" for err in errors)
         if body_errors and app.current_event.body in (None, ""):
             errors = [{"loc": ("body",), "type": "missing", "msg": "is required"}]
-        message, details = _describe_validation_errors(errors)
+        message, details = describe_validation_errors(errors)
         logger.info("request refused", extra={"reason": "validation", "fields": [d["field"] for d in details]})
         refused()
         return error_response(400, "INVALID_REQUEST", message, details=details)
@@ -206,16 +206,23 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) ->
     return app.resolve(event, context)
 
 
+def bearer_token(value: str | None) -> str | None:
+    """The key of an `Authorization: Bearer <key>` header (what OpenAI clients send)."""
+    scheme, _, token = (value or "").strip().partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
 def caller_id(event: Any) -> str:
     """The API key the request came with: API Gateway's apiKeyId when it sets
-    one (AWS always does on key-protected routes), otherwise a hash of the
-    x-api-key header (local emulators do not fill in apiKeyId). Jobs belong
-    to this id."""
+    one (AWS always does on key-protected routes, the /v1 API's included,
+    whose authorizer hands it the bearer token), otherwise a hash of the
+    x-api-key header or of the bearer token (local emulators do not fill in
+    apiKeyId). Jobs and call records belong to this id."""
     identity = event.request_context.identity
     key_id = getattr(identity, "api_key_id", None)
     if key_id:
         return key_id
-    key = event.headers.get("x-api-key")  # case-insensitive in Powertools v3
+    key = event.headers.get("x-api-key") or bearer_token(event.headers.get("authorization"))  # case-insensitive
     if not key:
         raise MissingApiKey("the x-api-key header is required")
     return key_hash_owner(key)

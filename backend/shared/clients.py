@@ -78,6 +78,21 @@ def bedrock_runtime_sync() -> Any:
     return boto3.client("bedrock-runtime", config=BEDROCK_SYNC_CONFIG)
 
 
+@cache
+def bedrock_runtime_within(read_timeout: int) -> Any:
+    """For the /v1 routes: one attempt, answered within their API's
+    integration timeout (OpenAiApiTimeoutSeconds) less the time the call's
+    metering takes (openai_api.service.SYNC_MARGIN_SECONDS)."""
+    return boto3.client(
+        "bedrock-runtime",
+        config=Config(
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            connect_timeout=BEDROCK_SYNC_CONFIG.connect_timeout,
+            read_timeout=read_timeout,
+        ),
+    )
+
+
 @lru_cache(maxsize=1)
 def secretsmanager() -> Any:
     return boto3.client("secretsmanager", config=sdk_config())
@@ -102,14 +117,17 @@ def provider_base_urls() -> dict[str, str]:
 
 
 @cache
-def external_providers(sync: bool = False) -> dict[str, Any]:
+def external_providers(sync: bool = False, read_timeout: float | None = None) -> dict[str, Any]:
     """The external providers by the registry's "api": for the worker, with the
     per-call model timeout (the worker retries); for /enhance (`sync`), within
-    API Gateway's 29 s as its Bedrock calls are."""
+    API Gateway's 29 s as its Bedrock calls are; for the /v1 routes, with the
+    `read_timeout` of their own timeout."""
     from shared.providers.external import external_providers as build
     from shared.providers.http import Http
 
-    if sync:
+    if read_timeout is not None:
+        http = Http(connect_timeout=BEDROCK_SYNC_CONFIG.connect_timeout, read_timeout=read_timeout)
+    elif sync:
         http = Http(connect_timeout=BEDROCK_SYNC_CONFIG.connect_timeout, read_timeout=BEDROCK_SYNC_CONFIG.read_timeout)
     else:
         timeout = get_settings().model_call_timeout_seconds

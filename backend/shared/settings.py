@@ -39,6 +39,9 @@ class Settings:
     free_key_monthly_budget_usd: Decimal = Decimal("1.00")
     # In-flight /enhance requests one key may have, by tier.
     enhance_concurrency: tuple[tuple[str, int], ...] = (("standard", 4), ("free", 1))
+    # The /v1 (OpenAI-compatible) API's integration timeout, which its
+    # function's Timeout equals (template parameter OpenAiApiTimeoutSeconds).
+    sync_timeout_seconds: int = 29
     job_retention_days: int = 0
     cors_allowed_origins: tuple[str, ...] = ()
     # The Bedrock guardrail on every model call (template parameters
@@ -92,6 +95,7 @@ class Settings:
             job_retention_days=int(env.get("JOB_RETENTION_DAYS", "0")),
             # Browser origins that may call the API (template parameter CorsAllowedOrigins).
             cors_allowed_origins=tuple(o.strip() for o in env.get("CORS_ALLOWED_ORIGINS", "").split(",") if o.strip()),
+            sync_timeout_seconds=int(env.get("SYNC_TIMEOUT_SECONDS", "29")),
             guardrail_id=env.get("GUARDRAIL_ID", ""),
             guardrail_version=env.get("GUARDRAIL_VERSION", ""),
             provider_secrets=_pairs(env.get("PROVIDER_SECRETS", "")),

@@ -30,6 +30,37 @@ class Generation:
     # and what it did short of blocking ("MASKED").
     guardrail_usd: Decimal = Decimal(0)
     guardrail_action: str | None = None
+    # Why a text model stopped, in OpenAI's terms (FINISH_REASONS): "stop"
+    # (the end of its turn or a stop sequence), "length" (maxTokens),
+    # "content_filter"; None where the provider does not say.
+    finish: str | None = None
+
+
+FINISH_REASONS = {
+    # Bedrock Converse stopReason
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "guardrail_intervened": "content_filter",
+    "content_filtered": "content_filter",
+    # OpenAI finish_reason
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "content_filter",
+    # Gemini finishReason
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+}
+
+
+def finish_of(reason: Any) -> str | None:
+    """A provider's stop reason in OpenAI's terms, or None if it has no equivalent."""
+    return FINISH_REASONS.get(reason) if isinstance(reason, str) else None
 
 
 # What a caller is told when a provider fails a call: the provider's own text

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from shared.providers.base import Generation, ModelCallError
+from shared.providers.base import Generation, ModelCallError, finish_of
 from shared.providers.http import Http, HttpResponse
 from shared.providers.keys import ProviderKeys
 from shared.registry import ModelSpec, spec_for
@@ -102,7 +102,9 @@ def _decode(spec: ModelSpec, encoded: Any) -> bytes:
         raise _unreadable(spec, "an image that is not base64") from exc
 
 
-def _text_generation(model: str, text: str, started: float, input_tokens: int, output_tokens: int) -> Generation:
+def _text_generation(
+    model: str, text: str, started: float, input_tokens: int, output_tokens: int, finish: Any = None
+) -> Generation:
     return Generation(
         model=model,
         content=text.encode("utf-8"),
@@ -112,6 +114,7 @@ def _text_generation(model: str, text: str, started: float, input_tokens: int, o
         output_tokens=output_tokens,
         latency_ms=int((time.monotonic() - started) * 1000),
         text=text,
+        finish=finish_of(finish),
     )
 
 
@@ -254,7 +257,7 @@ def openai_chat_generation(spec: ModelSpec, model: str, data: dict[str, Any], st
         raise ModelCallError(
             "EmptyResponse", f"the model returned no text (finish_reason {finish})", retryable=False, public=True, **billed
         )
-    return _text_generation(model, text, started, input_tokens, output_tokens)
+    return _text_generation(model, text, started, input_tokens, output_tokens, finish)
 
 
 def openai_image_body(spec: ModelSpec, prompt: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -400,7 +403,7 @@ def gemini_generation(spec: ModelSpec, model: str, data: dict[str, Any], started
         raise ModelCallError(
             "EmptyResponse", f"the model returned no text (finishReason {finish})", retryable=False, public=True, **billed
         )
-    return _text_generation(model, text, started, input_tokens, output_tokens)
+    return _text_generation(model, text, started, input_tokens, output_tokens, finish)
 
 
 def imagen_body(spec: ModelSpec, prompt: str, params: dict[str, Any]) -> dict[str, Any]:

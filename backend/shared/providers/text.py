@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from shared.guardrails import Guardrail, converse_trace, findings, usage_cost
-from shared.providers.base import Generation, GuardrailBlocked, ModelCallError, bedrock_errors
+from shared.providers.base import Generation, GuardrailBlocked, ModelCallError, bedrock_errors, finish_of
 
 # Generation parameters that go into Converse's inferenceConfig as they are.
 INFERENCE_PARAMETERS = ("temperature", "topP", "stopSequences")
@@ -96,4 +96,5 @@ class ConverseTextProvider:
             text=text,
             guardrail_usd=guardrail_usd,
             guardrail_action=action,
+            finish=finish_of(response.get("stopReason")),
         )
