@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ FUNCTIONS = frozenset(
         "DeadLetterFunction",
         "TemplatesFunction",
         "SweeperFunction",
+        "OpenAiFunction",
+        "AuthorizerFunction",
     }
 )
 
@@ -51,3 +54,16 @@ def table_definition(logical_id: str) -> dict[str, Any]:
     if "GlobalSecondaryIndexes" in props:
         args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
     return args
+
+
+def role_statements(iam: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(role, statement) for every statement a rendered IAM layer grants a
+    role: its inline policies, and the managed policies that name it."""
+    for logical_id, resource in iam.of_type("AWS::IAM::Role").items():
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                yield logical_id, statement
+    for resource in iam.of_type("AWS::IAM::ManagedPolicy").values():
+        for role in resource["Properties"].get("Roles", []):
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                yield str(role).removeprefix("{Ref:").removesuffix("}"), statement

@@ -205,9 +205,10 @@ def _metered(ctx: service.CallContext, run: Any) -> service.Outcome:
     return outcome
 
 
-def _json(outcome: service.Outcome) -> Response:
-    body = json.dumps(outcome.body)
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body, headers=_cost_headers(outcome))
+def _json(outcome: service.Outcome) -> Response[dict[str, Any]]:
+    return Response(
+        status_code=200, content_type=content_types.APPLICATION_JSON, body=outcome.body, headers=_cost_headers(outcome)
+    )
 
 
 def _cost_headers(outcome: service.Outcome) -> dict[str, str]:
@@ -216,7 +217,7 @@ def _cost_headers(outcome: service.Outcome) -> dict[str, str]:
 
 
 @app.post("/v1/chat/completions")
-def chat_completions(request: ChatCompletionRequest) -> Response:
+def chat_completions(request: ChatCompletionRequest) -> Response[dict[str, Any] | str]:
     ctx = _context()
     outcome = _metered(ctx, lambda: service.chat(request, ctx))
     metrics.add_metric(name="ChatCompletions", unit=MetricUnit.Count, value=1)
@@ -237,7 +238,7 @@ def chat_completions(request: ChatCompletionRequest) -> Response:
 
 
 @app.post("/v1/images/generations")
-def image_generations(request: ImageRequest) -> Response:
+def image_generations(request: ImageRequest) -> Response[dict[str, Any]]:
     ctx = _context()
     settings = ctx.settings
     links = OutputLinks(clients.s3(), bucket=settings.outputs_bucket, lifetime_seconds=settings.output_link_seconds)

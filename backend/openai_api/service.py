@@ -26,11 +26,15 @@ from shared.providers import Generation, GuardrailBlocked, ModelCallError, Provi
 from shared.registry import ModelSpec, enabled_specs, registry_data
 from shared.settings import Settings
 
-# What a synchronous call may take of the integration timeout beyond the
-# model's answer: the key's profile, its in-flight slot and the reservation
-# before it, the settlement after it (DynamoDB, milliseconds each when well),
-# and the function's start. The model call's read timeout is the rest.
-SYNC_MARGIN_SECONDS = 9
+# What a synchronous call leaves of the integration timeout beyond the
+# model's answer: its connection (2 s at most) and the settlement after it at
+# its worst (one DynamoDB transaction with its retries, 8 s: shared.clients),
+# so the function answers (its own 504, if the model is slow) before API
+# Gateway gives up. The reads and the reservation before the call take
+# milliseconds when DynamoDB is well; if they are slow and the function is
+# killed after the call, its reservation stays open and the sweeper charges
+# it (UNCONFIRMED) once its lease ends: money stays exact either way.
+SYNC_MARGIN_SECONDS = 10
 # The output rate a default max_tokens assumes, so that a call without one
 # ends within the timeout: a slow rate for a large model (Claude Sonnet, Llama
 # 70B, Mistral Large answer 40-80 tokens a second on Bedrock).

@@ -32,14 +32,21 @@ def roles_of(cfn, stack_name: str) -> list[str]:
     return roles
 
 
+def policy_documents(iam, role: str) -> list[dict]:
+    """The role's inline policies and the managed policies attached to it."""
+    documents = []
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        if name != POLICY_NAME:
+            documents.append(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
+    for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+        version = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
+        documents.append(iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=version)["PolicyVersion"]["Document"])
+    return [json.loads(d) if isinstance(d, str) else d for d in documents]
+
+
 def converse_statements(iam, role: str) -> list[dict]:
     statements = []
-    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
-        if name == POLICY_NAME:
-            continue
-        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
-        if isinstance(document, str):
-            document = json.loads(document)
+    for document in policy_documents(iam, role):
         for statement in document.get("Statement", []):
             actions = statement.get("Action", [])
             actions = [actions] if isinstance(actions, str) else actions

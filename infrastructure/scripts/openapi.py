@@ -40,6 +40,29 @@ ERROR = {
     },
 }
 PUBLIC = {"/health"}
+# The OpenAI-compatible routes: their own REST API (output OpenAiBaseUrl),
+# bearer keys, OpenAI's error shape.
+OPENAI_SERVER = {
+    "url": "https://{openAiApiId}.execute-api.{region}.amazonaws.com/openai",
+    "variables": {"openAiApiId": {"default": "def456"}, "region": {"default": "us-east-1"}},
+}
+OPENAI_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "description": "The OpenAI API's error object (ErrorResponse of github.com/openai/openai-openapi).",
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type", "param", "code"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string", "description": "invalid_request_error, insufficient_quota, requests, server_error."},
+                "param": {"type": ["string", "null"], "description": "The request field at fault, if one is."},
+                "code": {"type": ["string", "null"], "description": "model_not_found, unsupported_parameter, timeout, ..."},
+            },
+        }
+    },
+}
 SUCCESS = {("post", "/generate"): "202", ("post", "/templates"): "201"}
 
 
@@ -50,6 +73,24 @@ def camel(name: str) -> str:
 
 def camel_path(path: str) -> str:
     return "/".join(f"{{{camel(part[1:-1])}}}" if part.startswith("{") else part for part in path.split("/"))
+
+
+def openai_errors_of(method: str, path: str) -> list[tuple[str, str]]:
+    """The error statuses a /v1 route answers, as OpenAI's API answers them."""
+    errors = [("401", "No bearer key, or one this deployment does not know"), ("500", "A bug; the message quotes the request id")]
+    errors.append(("429", "Throttled (rate_limit_exceeded), or over the daily quota or monthly budget (insufficient_quota)"))
+    if "{" in path:
+        errors.append(("404", "Not one of this deployment's models (model_not_found)"))
+    if method == "post":
+        errors += [
+            ("400", "Invalid request; an unsupported field is named (unsupported_parameter)"),
+            ("404", "Not one of this deployment's models (model_not_found)"),
+            ("413", "The body is larger than 256 KB"),
+            ("415", "The body is not sent as application/json"),
+            ("502", "The model's provider failed"),
+            ("504", "The model did not answer within OpenAiApiTimeoutSeconds (charged at its reservation)"),
+        ]
+    return errors
 
 
 def errors_of(method: str, path: str) -> list[tuple[str, str]]:
@@ -80,6 +121,7 @@ def errors_of(method: str, path: str) -> list[tuple[str, str]]:
 def build() -> dict[str, Any]:
     from enhance.app import app as enhance
     from generate.app import app as generate
+    from openai_api.app import app as openai_api
     from prompt_templates.app import app as templates
     from status.app import app as status
 
@@ -97,18 +139,26 @@ def build() -> dict[str, Any]:
             "apiId": {"default": "abc123"}, "region": {"default": "us-east-1"}}}],
         "paths": {},
         "components": {
-            "schemas": {"Error": ERROR},
-            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}},
+            "schemas": {"Error": ERROR, "OpenAiError": OPENAI_ERROR},
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+                "bearerKey": {"type": "http", "scheme": "bearer", "description": "An API key, as OpenAI clients send it (/v1)."},
+            },
         },
     }  # fmt: skip
-    for app in (generate, status, enhance, templates):
+    for app in (generate, status, enhance, templates, openai_api):
         part = json.loads(app.get_openapi_json_schema(title="genstack", version="1"))
         for path, operations in part.get("paths", {}).items():
             spec["paths"].setdefault(path, {}).update(operations)
         spec["components"]["schemas"].update(part.get("components", {}).get("schemas", {}))
     # The handlers name path parameters in snake case; the API (template.yaml) in camel case.
     spec["paths"] = {camel_path(path): operations for path, operations in spec["paths"].items()}
+    # One route in the API ({model+}): a model id may hold a slash (openai/gpt-4.1-mini).
+    spec["paths"].pop("/v1/models/{provider}/{model}")
     for path, operations in spec["paths"].items():
+        if path.startswith("/v1/"):
+            document_openai(path, operations)
+            continue
         for method, operation in operations.items():
             for parameter in operation.get("parameters", []):
                 if parameter.get("in") == "path":
@@ -129,6 +179,33 @@ def build() -> dict[str, Any]:
     for name in ("HTTPValidationError", "ValidationError"):
         spec["components"]["schemas"].pop(name, None)
     return spec
+
+
+def document_openai(path: str, operations: dict[str, Any]) -> None:
+    """A /v1 route: its server, bearer keys, and OpenAI's errors; its
+    bodies are the OpenAI API's (CreateChatCompletionRequest and so on)."""
+    operations["servers"] = [OPENAI_SERVER]
+    for method, operation in operations.items():
+        if method == "servers":
+            continue
+        operation["security"] = [{"bearerKey": []}]
+        operation["tags"] = ["OpenAI-compatible"]
+        responses = operation.setdefault("responses", {})
+        responses.pop("422", None)
+        if path == "/v1/chat/completions":
+            responses["200"] = {
+                "description": "A chat.completion object; with stream: true, chat.completion.chunk server-sent events "
+                "(a usage chunk last with stream_options.include_usage), then data: [DONE]",
+                "content": {
+                    "application/json": {"schema": {"type": "object"}},
+                    "text/event-stream": {"schema": {"type": "string"}},
+                },
+            }
+        for code, meaning in openai_errors_of(method, path):
+            responses[code] = {
+                "description": meaning,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAiError"}}},
+            }
 
 
 def render() -> str:

@@ -35,6 +35,7 @@ SETTING_LABELS = {
     "GenerateReservedConcurrency": "GenerateFunction reserved concurrency (0: none)",
     "StatusReservedConcurrency": "StatusFunction reserved concurrency (0: none)",
     "EnhanceReservedConcurrency": "EnhanceFunction reserved concurrency (0: none)",
+    "OpenAiReservedConcurrency": "OpenAiFunction (/v1 routes) reserved concurrency (0: none)",
     "TemplatesReservedConcurrency": "TemplatesFunction reserved concurrency (0: none)",
     "LogRetentionDays": "log retention (days)",
     "LogLevel": "log level",

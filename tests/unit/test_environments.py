@@ -143,7 +143,8 @@ def test_tables_use_a_customer_managed_key_in_prod(name):
     if cmk:
         (statement,) = iam.props("TablesKeyAccess")["PolicyDocument"]["Statement"]
         assert statement["Condition"] == {"StringEquals": {"kms:ViaService": "dynamodb.us-east-1.amazonaws.com"}}
-        assert len(iam.props("TablesKeyAccess")["Roles"]) == len(FUNCTIONS)
+        # Every function but the authorizer, which reads no table.
+        assert len(iam.props("TablesKeyAccess")["Roles"]) == len(FUNCTIONS) - 1
     else:
         assert "TablesKeyAccess" not in iam.resources
 
@@ -196,7 +197,7 @@ def test_memory_concurrency_tracing_and_log_retention_follow_the_environment(nam
     row = CONFIG[name]
     for logical_id, fn in rendered.of_type("AWS::Serverless::Function").items():
         props = fn["Properties"]
-        expected = row["WorkerMemorySize"] if logical_id == "WorkerFunction" else row["ApiMemorySize"]
+        expected = {"WorkerFunction": row["WorkerMemorySize"], "AuthorizerFunction": 128}.get(logical_id, row["ApiMemorySize"])
         assert props["MemorySize"] == expected, logical_id
         assert props["Tracing"] == "Active", logical_id
         assert props["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"] == row["LogLevel"]
@@ -210,11 +211,11 @@ def test_memory_concurrency_tracing_and_log_retention_follow_the_environment(nam
         assert int(log_group["Properties"]["RetentionInDays"]) == row["LogRetentionDays"]
     # The API functions' ceilings, so that a flood on one route cannot take the
     # account's concurrency from the others or the worker (none in dev).
-    for function in ("Generate", "Status", "Enhance", "Templates"):
+    for function in ("Generate", "Status", "Enhance", "Templates", "OpenAi"):
         reserved = rendered.props(f"{function}Function").get("ReservedConcurrentExecutions")
         assert reserved == (row[f"{function}ReservedConcurrency"] or None), function
     if name != "dev":
-        reserved = sum(row[f"{f}ReservedConcurrency"] for f in ("Generate", "Status", "Enhance", "Templates", "Worker"))
+        reserved = sum(row[f"{f}ReservedConcurrency"] for f in ("Generate", "Status", "Enhance", "Templates", "OpenAi", "Worker"))
         assert reserved <= 1000 - 100 - 500  # a default account (1,000) keeps 100 unreserved, and room for others
 
 
@@ -289,6 +290,7 @@ def test_the_local_emulator_target_drops_only_what_emulators_cannot_create():
     types_local = sorted((s, r) for s, r, _ in local.walk())
     assert set(types_aws) - set(types_local) == {
         ("template/ApiStack", "WebAclAssociation"),
+        ("template/ApiStack", "OpenAiWebAclAssociation"),
         ("template/MonitoringStack", "FunctionThrottlesAlarm"),  # metric math
         ("template/MonitoringStack", "DynamoDbThrottlesAlarm"),
     }
@@ -393,8 +395,9 @@ def test_no_statement_has_a_wildcard_action_and_star_resources_are_justified(nam
 
 def test_bedrock_access_is_the_enabled_models_and_their_inference_profiles():
     models = "amazon.nova-lite-v1:0,us.anthropic.claude-3-5-haiku-20241022-v1:0"
-    statements = layer(env("prod", EnabledModels=models), "iam").props("WorkerRole")["Policies"][0]["PolicyDocument"]["Statement"]
-    by_sid = {s["Sid"]: s for s in statements}
+    policy = layer(env("prod", EnabledModels=models), "iam").props("CallEnabledModels")
+    assert policy["Roles"] == ["{Ref:WorkerRole}", "{Ref:OpenAiRole}"]  # the two that call any enabled model
+    by_sid = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
     assert by_sid["InvokeEnabledModels"]["Resource"] == [f"arn:aws:bedrock:*::foundation-model/{m}" for m in models.split(",")]
     profiles = [f"arn:aws:bedrock:*:*:inference-profile/{m}" for m in models.split(",")]
     assert by_sid["InvokeEnabledInferenceProfiles"]["Resource"] == profiles
@@ -422,7 +425,7 @@ def test_in_the_vpc_the_roles_manage_network_interfaces_but_no_log_group_beyond_
 
 
 @pytest.mark.parametrize("name", ENVS)
-def test_only_the_functions_that_sign_or_delete_output_links_may_read_outputs(name):
+def test_only_the_functions_that_sign_or_delete_output_links_may_read_outputs(name):  # or sign /v1 image links
     iam = layer(env(name), "iam")
     readers = {}
     for where, statement in rendered_statements(iam):
@@ -435,7 +438,8 @@ def test_only_the_functions_that_sign_or_delete_output_links_may_read_outputs(na
                 else:
                     assert statement["Condition"]["StringEquals"]["kms:ViaService"].startswith("s3."), statement
     expected = {"s3:GetObject", "kms:Decrypt"} if CONFIG[name]["CustomerManagedKeys"] == "true" else {"s3:GetObject"}
-    assert readers == {"StatusRole": expected, "GenerateRole": expected}
+    # The /v1 images' links are signed by OpenAiRole (response_format url).
+    assert readers == {"StatusRole": expected, "GenerateRole": expected, "OpenAiRole": expected}
 
 
 @pytest.mark.parametrize("boundary", ["", "arn:aws:iam::123456789012:policy/OrgBoundary"])

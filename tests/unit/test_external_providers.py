@@ -36,6 +36,7 @@ from shared.providers.base import Generation, ModelCallError
 from shared.providers.http import Http, HttpResponse, check_base_url
 from shared.providers.keys import ProviderKeys
 from shared.registry import load_registry, spec_for
+from tests.templates import role_statements
 from worker.service import JobRunner
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "providers"
@@ -753,19 +754,17 @@ def test_the_same_job_is_accepted_once_each_provider_has_its_secret(aws, context
 def secret_grants(rendered) -> dict[str, list]:
     iam = rendered.children["IamStack"]
     found = {}
-    for logical_id, resource in iam.of_type("AWS::IAM::Role").items():
-        for policy in resource["Properties"].get("Policies", []):
-            for statement in policy["PolicyDocument"]["Statement"]:
-                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                if any(a.startswith("secretsmanager:") or a == "*" for a in actions):
-                    found[logical_id] = (actions, statement["Resource"])
+    for logical_id, statement in role_statements(iam):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if any(a.startswith("secretsmanager:") or a == "*" for a in actions):
+            found[logical_id] = (actions, statement["Resource"])
     return found
 
 
 GIVEN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:team/google-key-AbCdEf"
 
 
-def test_secrets_are_created_empty_or_referenced_and_readable_by_the_worker_and_enhance_alone():
+def test_secrets_are_created_empty_or_referenced_and_readable_by_the_model_callers_alone():
     from cfn_render import render
 
     rendered = render(parameters={"Environment": "staging", "OpenAiApiKeySecret": "create", "GoogleApiKeySecret": GIVEN})
@@ -776,7 +775,7 @@ def test_secrets_are_created_empty_or_referenced_and_readable_by_the_worker_and_
     assert "GenerateSecretString" not in props
     assert props["Name"] == "genstack/providers/openai"
     grants = secret_grants(rendered)
-    assert set(grants) == {"WorkerRole", "EnhanceRole"}
+    assert set(grants) == {"WorkerRole", "EnhanceRole", "OpenAiRole"}
     for actions, resources in grants.values():
         assert actions == ["secretsmanager:GetSecretValue"]
         assert len(resources) == 2

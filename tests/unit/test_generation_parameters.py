@@ -26,6 +26,7 @@ from shared.providers import ConverseTextProvider, InvokeImageProvider
 from shared.providers.guardrail import GuardrailCheck
 from shared.registry import load_registry, spec_for
 from shared.settings import get_settings
+from tests.templates import role_statements
 from tests.unit.conftest import body_of, invoke_model_reply, load_event
 from worker.service import JobRunner
 
@@ -701,16 +702,14 @@ def test_guardrail_units_are_priced_from_the_registry():
 def apply_statements(rendered):
     found = {}
     iam = rendered.children["IamStack"]
-    for logical_id, resource in iam.of_type("AWS::IAM::Role").items():
-        for policy in resource["Properties"].get("Policies", []):
-            for statement in policy["PolicyDocument"]["Statement"]:
-                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                if any("ApplyGuardrail" in a or a in ("bedrock:*", "*") for a in actions):
-                    found[logical_id] = statement["Resource"]
+    for logical_id, statement in role_statements(iam):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if any("ApplyGuardrail" in a or a in ("bedrock:*", "*") for a in actions):
+            found[logical_id] = statement["Resource"]
     return found
 
 
-def test_a_created_guardrail_is_applied_by_the_worker_and_enhance_alone():
+def test_a_created_guardrail_is_applied_by_the_model_callers_alone():
     rendered = render(parameters={"Environment": "prod", "AlarmEmail": "ops@example.com", "CreateGuardrail": "true"})
     guardrail = rendered.props("Guardrail")
     filters = {f["Type"]: f for f in guardrail["ContentPolicyConfig"]["FiltersConfig"]}
@@ -721,7 +720,7 @@ def test_a_created_guardrail_is_applied_by_the_worker_and_enhance_alone():
     assert actions["AWS_SECRET_KEY"] == "BLOCK"
     assert "GuardrailVersionOne" in rendered.resources
     grants = apply_statements(rendered)
-    assert set(grants) == {"WorkerRole", "EnhanceRole"}
+    assert set(grants) == {"WorkerRole", "EnhanceRole", "OpenAiRole"}
     assert all(isinstance(r, Unresolved) and "Guardrail.GuardrailArn" in r for r in grants.values())
     env = rendered.props("WorkerFunction")["Environment"]["Variables"]
     assert "Guardrail.GuardrailId" in env["GUARDRAIL_ID"]
@@ -732,7 +731,7 @@ def test_a_given_guardrail_is_granted_by_its_arn_alone():
     rendered = render(parameters={"Environment": "dev", "GuardrailId": "gr1abc2def3g", "GuardrailVersion": "4"})
     assert "Guardrail" not in rendered.resources
     arn = "arn:aws:bedrock:us-east-1:123456789012:guardrail/gr1abc2def3g"
-    assert apply_statements(rendered) == {"WorkerRole": arn, "EnhanceRole": arn}
+    assert apply_statements(rendered) == {"WorkerRole": arn, "EnhanceRole": arn, "OpenAiRole": arn}
     env = rendered.props("EnhanceFunction")["Environment"]["Variables"]
     assert (env["GUARDRAIL_ID"], env["GUARDRAIL_VERSION"]) == ("gr1abc2def3g", "4")
 

@@ -244,6 +244,11 @@ def test_every_route_but_health_requires_an_api_key():
         ("patch", "/templates/{templateId}"): True,
         ("delete", "/templates/{templateId}"): True,
         ("post", "/enhance"): True,
+        # The OpenAI-compatible API: the key comes through its authorizer (bearer)
+        ("get", "/v1/models"): True,
+        ("get", "/v1/models/{model+}"): True,
+        ("post", "/v1/chat/completions"): True,
+        ("post", "/v1/images/generations"): True,
         ("get", "/health"): False,
         # CORS preflight: browsers send it without the key (Powertools answers it)
         ("options", "/generate"): False,
@@ -270,7 +275,14 @@ def test_json_bodies_are_checked_at_the_gateway_before_any_function_runs():
             if event["Type"] == "Api" and props["Method"] in ("post", "patch") and "{jobId}" not in props["Path"]:
                 bodies[props["Path"]] = props.get("RequestModel")
     expected = {"Model": "JsonObject", "Required": True, "ValidateBody": True}
-    assert bodies == {"/generate": expected, "/enhance": expected, "/templates": expected, "/templates/{templateId}": expected}
+    assert bodies == {
+        "/generate": expected,
+        "/enhance": expected,
+        "/templates": expected,
+        "/templates/{templateId}": expected,
+        "/v1/chat/completions": expected,
+        "/v1/images/generations": expected,
+    }
 
 
 def test_gateway_refusals_use_the_error_contract():
