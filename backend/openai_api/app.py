@@ -9,6 +9,7 @@ SDKs obey instead of retrying 5xx and 429 on their own."""
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from http import HTTPStatus
 from typing import Any
@@ -91,11 +92,14 @@ def _validation(exc: RequestValidationError) -> Response:
         errors = [{"loc": ("body",), "type": "missing", "msg": "is required"}]
     extra = [e for e in errors if e.get("type") == "extra_forbidden"]
     if extra:  # OpenAI's own wording, for a field genstack does not implement
-        name = ".".join(str(p) for p in extra[0].get("loc", ())[1:])
+        # (without pydantic's names of union members: "list[TextPart]")
+        where = [str(p) for p in extra[0].get("loc", ())[1:] if not re.fullmatch(r"\w+\[.*\]|str", str(p))]
+        name = ".".join(where)
         fields = IMAGE_FIELDS if app.current_event.path.endswith("/images/generations") else CHAT_FIELDS
         message = f"Unrecognized request argument supplied: {name} (this API takes: {', '.join(fields)})"
         refused()
-        return openai_error(400, message, type_="invalid_request_error", code="unsupported_parameter", param=name, retry=False)
+        param = where[0] if where else None
+        return openai_error(400, message, type_="invalid_request_error", code="unsupported_parameter", param=param, retry=False)
     message, details = describe_validation_errors(errors)
     refused()
     param = _param(details[0]["field"]) if details else None
@@ -229,12 +233,7 @@ def chat_completions(request: ChatCompletionRequest) -> Response[dict[str, Any] 
             body=server_sent_events(completion_chunks(outcome.body, include_usage=include_usage)),
             headers={**_cost_headers(outcome), "cache-control": "no-cache"},
         )
-    return Response(
-        status_code=200,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(outcome.body),
-        headers=_cost_headers(outcome),
-    )
+    return _json(outcome)
 
 
 @app.post("/v1/images/generations")
@@ -261,12 +260,7 @@ def image_generations(request: ImageRequest) -> Response[dict[str, Any]]:
 
     outcome = _metered(ctx, lambda: service.images(request, ctx, store=store))
     metrics.add_metric(name="ImagesGenerated", unit=MetricUnit.Count, value=len(outcome.body["data"]))
-    return Response(
-        status_code=200,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(outcome.body),
-        headers=_cost_headers(outcome),
-    )
+    return _json(outcome)
 
 
 def _refusal(status: int, message: str, code: str) -> dict[str, Any]:

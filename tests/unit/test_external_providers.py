@@ -50,7 +50,26 @@ def _document(name: str) -> dict[str, Any]:
     return json.loads((DATA / name).read_text(encoding="utf-8"))
 
 
-OPENAI = _document("openai-openapi-subset.json")
+def _nullable(schema: Any) -> Any:
+    """OpenAPI 3.0's `nullable: true` in JSON Schema's terms (null is one more
+    type, and one more enum value), as the OpenAI document means it: a JSON
+    Schema validator knows no `nullable`."""
+    if isinstance(schema, list):
+        return [_nullable(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _nullable(v) for k, v in schema.items() if k != "nullable"}
+    if schema.get("nullable") is True:
+        if isinstance(out.get("type"), str):
+            out["type"] = [out["type"], "null"]
+        if "enum" in out and None not in out["enum"]:
+            out["enum"] = [*out["enum"], None]
+        if "type" not in out and "$ref" in out:  # a nullable reference
+            out = {"anyOf": [{"$ref": out.pop("$ref")}, {"type": "null"}], **out}
+    return out
+
+
+OPENAI = _nullable(_document("openai-openapi-subset.json"))
 GEMINI = _document("gemini-v1beta-subset.json")
 STABILITY = _document("stability-v2beta-subset.json")
 
