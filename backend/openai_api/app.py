@@ -17,7 +17,11 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError, ResponseValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+    ResponseValidationError,
+)
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
@@ -114,6 +118,14 @@ def _domain(exc: GenstackError) -> Response:
         refused()
     param = exc.details.get("param") or _param(str(exc.details.get("field", "")))
     return openai_error(status, exc.message, type_=type_, code=code, param=param, retry=exc.code in RETRYABLE)
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def _unsupported_media_type(exc: RequestUnsupportedContentType) -> Response:
+    # (handler() refuses non-JSON bodies first; this is an empty body sent with a non-JSON Content-Type.)
+    refused()
+    message = not_json(app.current_event.headers.get("content-type", ""))
+    return openai_error(415, message, type_="invalid_request_error", code="unsupported_media_type", param=None, retry=False)
 
 
 def _internal() -> Response:

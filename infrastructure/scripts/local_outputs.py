@@ -16,7 +16,7 @@ from pathlib import Path
 
 import boto3
 
-from pipeline import invoke_url
+from pipeline import invoke_url, openai_url
 
 
 def emulator_session(region: str) -> boto3.Session:
@@ -35,6 +35,7 @@ def collect(stack_name: str, endpoint: str, region: str) -> dict:
         "stackStatus": stack["StackStatus"],
         "endpoint": endpoint,
         "apiUrl": invoke_url(outputs, endpoint),
+        "openAiBaseUrl": openai_url(outputs, endpoint),
         # The emulator's self-signed certificate: trust it (curl --cacert, AWS_CA_BUNDLE).
         "caBundle": os.environ.get("AWS_CA_BUNDLE", ""),
         "region": region,
@@ -48,6 +49,7 @@ def quickstart(info: dict) -> str:
     models = info["outputs"]["EnabledModelIds"].split(",")[:2]
     first_url = 'import json,sys; print(json.load(sys.stdin)["results"][0]["url"])'
     body = json.dumps({"prompt": "Write a haiku about message queues", "models": models})
+    chat = json.dumps({"model": models[0], "messages": [{"role": "user", "content": "Say hello in French"}]})
     # Exits 1 (keep polling) while the job is QUEUED or RUNNING.
     poll = 'import json,sys; s=json.load(sys.stdin)["status"]; print(s); sys.exit(s in ("QUEUED","RUNNING"))'
     return "\n".join(
@@ -71,6 +73,13 @@ def quickstart(info: dict) -> str:
             '  LINK=$(curl -s --cacert "$CA" "$URL/status/$JOB" -H "x-api-key: $KEY" \\',
             f"        | python3 -c {shlex.quote(first_url)})",
             '  curl -s --cacert "$CA" "$LINK"; echo',
+            "",
+            "The same models through the OpenAI API (any OpenAI client: base URL and key):",
+            "",
+            f"  BASE={shlex.quote(info['openAiBaseUrl'])}",
+            '  curl -s --cacert "$CA" "$BASE/chat/completions" -H "Authorization: Bearer $KEY" -H "x-api-key: $KEY" \\',
+            f"        -H 'content-type: application/json' -d {shlex.quote(chat)}; echo",
+            "  # (the emulator reads the key from x-api-key; AWS takes the Authorization header alone)",
             "",
             "Stop the local stack with: make local-stop",
             "",

@@ -371,6 +371,13 @@ def invoke_url(outputs: dict[str, str], endpoint: str | None) -> str:
     return outputs["ApiUrl"]
 
 
+def openai_url(outputs: dict[str, str], endpoint: str | None) -> str:
+    """The OpenAI-compatible API's base URL (an OpenAI SDK's base_url), the same way."""
+    if endpoint:
+        return f"{endpoint.rstrip('/')}/_aws/execute-api/{outputs['OpenAiApiId']}/openai/v1"
+    return outputs["OpenAiBaseUrl"]
+
+
 def collect_outputs(aws: Aws, stack: str, environment: str) -> dict[str, Any]:
     cfn = aws.client("cloudformation")
     described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
@@ -395,6 +402,7 @@ def collect_outputs(aws: Aws, stack: str, environment: str) -> dict[str, Any]:
         "nested": nested,
         # Where clients call the API (python -m genstack --outputs reads it).
         "apiUrl": invoke_url(outputs, aws.endpoint) if "ApiId" in outputs else None,
+        "openAiBaseUrl": openai_url(outputs, aws.endpoint) if "OpenAiApiId" in outputs else None,
         "collectedAt": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 

@@ -41,6 +41,7 @@ class Deployment:
     endpoint: str
     quickstart: str  # what `local.sh up` printed for the user
     session: boto3.Session
+    openai_url: str = ""  # the OpenAI-compatible API's base URL (.../openai/v1)
 
     def client(self, service: str) -> Any:
         return self.session.client(service, endpoint_url=self.endpoint, verify=self.ca_bundle)
@@ -141,7 +142,15 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, fake_providers: FakePro
         info = json.loads(Path(outputs_file).read_text())
         session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
         yield Deployment(
-            STACK, info["apiUrl"], info["caBundle"], info["apiKey"], info["outputs"], info["endpoint"], up.stdout, session
+            STACK,
+            info["apiUrl"],
+            info["caBundle"],
+            info["apiKey"],
+            info["outputs"],
+            info["endpoint"],
+            up.stdout,
+            session,
+            openai_url=info["openAiBaseUrl"],
         )
     finally:
         subprocess.run(["bash", str(LOCAL), "down"], env=env, capture_output=True, text=True, timeout=60, check=False)

@@ -115,6 +115,33 @@ def test_every_method_but_health_and_preflights_requires_a_key(deployment):
     }
 
 
+def test_the_openai_api_takes_its_key_from_the_bearer_authorizer(deployment):
+    apigw = deployment.client("apigateway")
+    api_id = deployment.outputs["OpenAiApiId"]
+    # (The emulator drops ApiKeySourceType when it creates a REST API from a
+    # template, and reports HEADER; the SAM translation of the template is
+    # checked for AUTHORIZER in tests/unit/test_templates.py.)
+    (authorizer,) = apigw.get_authorizers(restApiId=api_id)["items"]
+    assert authorizer["type"] == "REQUEST"
+    assert authorizer["identitySource"] == "method.request.header.Authorization"
+    assert int(authorizer["authorizerResultTtlInSeconds"]) == 300
+    methods = {}
+    for resource in apigw.get_resources(restApiId=api_id)["items"]:
+        for method in resource.get("resourceMethods", {}):
+            detail = apigw.get_method(restApiId=api_id, resourceId=resource["id"], httpMethod=method)
+            methods[(method, resource["path"])] = (detail.get("apiKeyRequired"), detail.get("authorizationType"))
+    assert methods == {
+        ("GET", "/v1/models"): (True, "CUSTOM"),
+        ("GET", "/v1/models/{model+}"): (True, "CUSTOM"),
+        ("POST", "/v1/chat/completions"): (True, "CUSTOM"),
+        ("POST", "/v1/images/generations"): (True, "CUSTOM"),
+    }
+    # Both stages in both usage plans: one throttle and quota per key.
+    for plan in ("StandardUsagePlanId", "FreeUsagePlanId"):
+        stages = apigw.get_usage_plan(usagePlanId=deployment.outputs[plan])["apiStages"]
+        assert {(s["apiId"], s["stage"]) for s in stages} == {(deployment.outputs["ApiId"], "v1"), (api_id, "openai")}
+
+
 def test_functions_have_the_declared_settings_and_their_own_roles(deployment):
     lam = deployment.client("lambda")
     cfn = deployment.client("cloudformation")
@@ -133,6 +160,8 @@ def test_functions_have_the_declared_settings_and_their_own_roles(deployment):
         "DeadLetterFunction": ("worker.dead_letter.handler", 256, 60, roles["DeadLetterRoleArn"]),
         "TemplatesFunction": ("prompt_templates.app.handler", 256, 10, roles["TemplatesRoleArn"]),
         "SweeperFunction": ("worker.sweeper.handler", 256, 300, roles["SweeperRoleArn"]),
+        "OpenAiFunction": ("openai_api.app.handler", 256, 29, roles["OpenAiRoleArn"]),
+        "AuthorizerFunction": ("authorizer.app.handler", 128, 3, roles["AuthorizerRoleArn"]),
     }
     for logical_id, name in functions.items():
         config = lam.get_function_configuration(FunctionName=name)

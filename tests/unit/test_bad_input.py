@@ -19,6 +19,7 @@ from enhance import app as enhance_app
 from generate import app as generate_app
 from prompt_templates import app as templates_app
 from shared import clients
+from shared.settings import get_settings
 from status import app as status_app
 from tests.unit.conftest import load_event
 
@@ -193,3 +194,115 @@ def test_status_jobs_cancel_and_delete_never_answer_5xx(aws, context, job_id, li
     check(generate_app.handler(cancel, context))
     delete = event("generate.json", "DELETE", f"/jobs/{job_id}", "/jobs/{jobId}", body=None, path_params={"jobId": job_id})
     check(generate_app.handler(delete, context))
+
+
+# ------------------------------------------------------------------ /v1
+class FakeBedrockV1(FakeBedrock):
+    """Converse as above; InvokeModel answers one image."""
+
+    def invoke_model(self, **_: Any) -> dict[str, Any]:
+        import base64
+        import io
+
+        from botocore.response import StreamingBody
+
+        raw = json.dumps({"images": [base64.b64encode(b"\x89PNG\r\n\x1a\n").decode()]}).encode()
+        return {"body": StreamingBody(io.BytesIO(raw), len(raw)), "contentType": "application/json"}
+
+
+@pytest.fixture
+def v1_bedrock(monkeypatch):
+    from openai_api import app as openai_app
+
+    monkeypatch.setattr(clients, "bedrock_runtime_within", lambda read_timeout: FakeBedrockV1())
+    monkeypatch.setenv("ENABLED_MODELS", "amazon.nova-micro-v1:0,amazon.nova-lite-v1:0,amazon.nova-canvas-v1:0")
+    get_settings.cache_clear()
+    openai_app._bedrock_providers.cache_clear()
+    yield openai_app
+    openai_app._bedrock_providers.cache_clear()
+
+
+V1_MODELS = ["amazon.nova-micro-v1:0", "amazon.nova-canvas-v1:0", "gpt-4o", "", "x" * 300]
+messages = st.lists(
+    st.fixed_dictionaries(
+        {"role": st.sampled_from(["system", "developer", "user", "assistant", "tool"]) | json_values},
+        optional={
+            "content": st.text(max_size=100)
+            | st.lists(st.fixed_dictionaries({"type": st.just("text"), "text": st.text(max_size=20)}), max_size=2)
+            | json_values,
+            "name": st.text(max_size=5),
+        },
+    ),
+    max_size=4,
+)
+chat_bodies = near_valid(
+    {
+        "model": st.sampled_from(V1_MODELS) | json_values,
+        "messages": messages | json_values,
+        "temperature": st.floats(allow_nan=False, allow_infinity=True) | json_values,
+        "max_tokens": st.integers() | json_values,
+        "stop": st.text(max_size=5) | st.lists(st.text(max_size=5), max_size=6) | json_values,
+        "n": st.integers(min_value=-1, max_value=3) | json_values,
+        "stream": st.booleans() | json_values,
+        "stream_options": st.fixed_dictionaries({}, optional={"include_usage": st.booleans() | json_values}) | json_values,
+        "tools": json_values,
+    }
+)
+image_bodies = near_valid(
+    {
+        "model": st.sampled_from(V1_MODELS) | json_values,
+        "prompt": st.text(max_size=100) | json_values,
+        "n": st.integers(min_value=-1, max_value=12) | json_values,
+        "size": st.sampled_from(["1024x1024", "256x256", "auto", "1x1", "big"]) | json_values,
+        "quality": st.sampled_from(["standard", "hd", "low", "ultra"]) | json_values,
+        "response_format": st.sampled_from(["url", "b64_json", "png"]) | json_values,
+    }
+)
+
+
+def check_openai(response: dict[str, Any]) -> None:
+    """Never a 5xx (the fake model always answers); every refusal OpenAI's error object."""
+    assert response["statusCode"] < 500, response
+    if response["statusCode"] >= 400:
+        error = json.loads(response["body"])["error"]
+        assert isinstance(error["message"], str)
+        assert error["message"]
+        assert isinstance(error["type"], str)
+        assert set(error) == {"message", "type", "param", "code"}
+
+
+@EXAMPLES
+@given(body=chat_bodies.map(json.dumps) | bodies, content_type=content_types)
+def test_chat_completions_never_answer_5xx(aws, context, v1_bedrock, body, content_type):
+    built = event(
+        "openai-chat-completions.json",
+        "POST",
+        "/v1/chat/completions",
+        "/v1/chat/completions",
+        body=body,
+        headers={"Content-Type": content_type},
+    )
+    check_openai(v1_bedrock.handler(built, context))
+
+
+@EXAMPLES
+@given(body=image_bodies.map(json.dumps) | bodies, content_type=content_types)
+def test_image_generations_never_answer_5xx(aws, context, v1_bedrock, body, content_type):
+    built = event(
+        "openai-images.json",
+        "POST",
+        "/v1/images/generations",
+        "/v1/images/generations",
+        body=body,
+        headers={"Content-Type": content_type},
+    )
+    check_openai(v1_bedrock.handler(built, context))
+
+
+@EXAMPLES
+@given(model=st.text(max_size=300))
+def test_model_lookups_never_answer_5xx(aws, context, v1_bedrock, model):
+    built = event(
+        "openai-model.json", "GET", f"/v1/models/{model}", "/v1/models/{model+}", body=None, path_params={"model": model}
+    )
+    check_openai(v1_bedrock.handler(built, context))

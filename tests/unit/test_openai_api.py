@@ -562,3 +562,48 @@ def test_a_guardrail_block_is_a_content_filter_400_with_its_cost_recorded(aws, e
     assert record["status"] == "BILLED"
     assert record["costUsd"] > 0  # the model's tokens and the guardrail's units are billed
     assert f"${record['costUsd']}" in error["message"]
+
+
+# ------------------------------------------------------ gateway responses
+# What API Gateway substitutes in a gateway response template (the emulator
+# does not apply these templates: README "What the emulator cannot do").
+CONTEXT = {
+    "$context.error.messageString": '"Forbidden"',
+    "$context.error.responseType": "DEFAULT_4XX",
+    "$context.httpMethod": "POST",
+    "$context.path": "/openai/v1/completions",
+}
+GATEWAY_STATUS = {
+    "BAD_REQUEST_BODY": "400",
+    "UNAUTHORIZED": "401",
+    "INVALID_API_KEY": "401",
+    "ACCESS_DENIED": "403",
+    "MISSING_AUTHENTICATION_TOKEN": "404",
+    "THROTTLED": None,  # API Gateway's own 429
+    "QUOTA_EXCEEDED": None,
+    "INTEGRATION_TIMEOUT": None,  # 504
+    "DEFAULT_4XX": None,
+    "DEFAULT_5XX": None,
+}
+
+
+def test_the_openai_apis_own_refusals_render_as_openai_errors():
+    from tests.templates import root
+
+    responses = root()["Resources"]["OpenAiApi"]["Properties"]["GatewayResponses"]
+    assert set(responses) == set(GATEWAY_STATUS)
+    codes = {}
+    for kind, response in responses.items():
+        template = response["ResponseTemplates"]["application/json"]
+        for variable, value in CONTEXT.items():
+            template = template.replace(variable, value)
+        body = valid(openai_schema("ErrorResponse"), json.loads(template))
+        codes[kind] = body["error"]["code"]
+        assert response.get("StatusCode") == GATEWAY_STATUS[kind], kind
+        retry = response.get("ResponseParameters", {}).get("Headers", {}).get("x-should-retry")
+        assert retry == (None if kind in ("THROTTLED", "DEFAULT_4XX", "DEFAULT_5XX") else "'false'"), kind
+    assert codes["INVALID_API_KEY"] == "invalid_api_key"
+    assert codes["THROTTLED"] == "rate_limit_exceeded"  # retried by the SDKs, as it should be
+    assert codes["QUOTA_EXCEEDED"] == "insufficient_quota"
+    assert codes["INTEGRATION_TIMEOUT"] == "timeout"
+    assert codes["MISSING_AUTHENTICATION_TOKEN"] == "unknown_url"

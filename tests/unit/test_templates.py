@@ -4,6 +4,7 @@ policies, gateway responses), so those are proven here rather than read back."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from shared.costs import OPEN_INDEX
 from shared.jobs import SWEEP_INDEX
 from shared.templates import SHARED_INDEX
-from tests.templates import FUNCTIONS, LAYERS, layer, resources_of_type, root
+from tests.templates import FUNCTIONS, LAYERS, ROOT, layer, resources_of_type, root
 
 ALL = {"template.yaml": root(), **{f"infrastructure/{n}.yaml": layer(n) for n in LAYERS}}
 SECTION_ORDER = [
@@ -307,3 +308,35 @@ def test_waf_and_nat_exist_only_behind_conditions():
     ):
         for logical_id, resource in resources_of_type(layer(name), type_).items():
             assert "Condition" in resource, logical_id
+
+
+def test_the_sam_translation_gives_the_openai_api_its_authorizer_key_source_and_timeouts():
+    """What CloudFormation gets after the SAM transform (the emulator ignores the
+    key source on create, so this is where it is checked)."""
+    import subprocess
+
+    sam_python = ROOT / ".tools" / "sam" / "bin" / "python"
+    if not sam_python.exists():
+        subprocess.run(["bash", str(ROOT / "infrastructure/scripts/install.sh"), "--tools", "sam"], check=True)
+    translated = subprocess.run(
+        [str(sam_python), str(ROOT / "tests" / "sam_translate.py"), str(ROOT / "template.yaml")],
+        capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    api = json.loads(translated.stdout)["Resources"]["OpenAiApi"]["Properties"]
+    assert api["ApiKeySourceType"] == "AUTHORIZER"
+    body = api["Body"]
+    schemes = body["securityDefinitions"]
+    extension = schemes["BearerKey"]["x-amazon-apigateway-authorizer"]
+    assert (extension["type"], extension["identitySource"], extension["authorizerResultTtlInSeconds"]) == (
+        "request",
+        "method.request.header.Authorization",
+        300,
+    )
+    assert schemes["api_key"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
+    for path, operations in body["paths"].items():
+        for method, operation in operations.items():
+            assert {name for requirement in operation["security"] for name in requirement} == {"BearerKey", "api_key"}
+            timeout = operation["x-amazon-apigateway-integration"].get("timeoutInMillis")
+            if method == "post":  # the model calls: the parameter's integration timeout
+                assert timeout == {"Fn::FindInMap": ["IntegrationTimeouts", {"Ref": "OpenAiApiTimeoutSeconds"}, "Millis"]}, path
+    assert set(body["paths"]) == {"/v1/models", "/v1/models/{model+}", "/v1/chat/completions", "/v1/images/generations"}
