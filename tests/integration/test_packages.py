@@ -20,8 +20,12 @@ from tests.templates import ROOT, resources_of_type, root
 FUNCTIONS = {
     logical_id: fn["Properties"]["Handler"] for logical_id, fn in resources_of_type(root(), "AWS::Serverless::Function").items()
 }
-API_FUNCTIONS = ("GenerateFunction", "StatusFunction", "EnhanceFunction")
-VALIDATING = {"generate", "status", "enhance", "prompt_templates"}  # the API handlers: pydantic validates their input
+API_FUNCTIONS = ("GenerateFunction", "StatusFunction", "EnhanceFunction", "OpenAiFunction")
+# the API handlers: pydantic validates their input
+VALIDATING = {"generate", "status", "enhance", "prompt_templates", "openai_api"}
+# The /v1 authorizer: the standard library and its own module, nothing shared.
+STANDALONE = {"AuthorizerFunction"}
+PACKAGED = {f: h for f, h in FUNCTIONS.items() if f not in STANDALONE}
 MINISTACK_PY = ROOT / ".tools" / "ministack" / "bin" / "python"
 PYTHON_313_MAGIC = (3571).to_bytes(2, "little") + b"\r\n"  # importlib.util.MAGIC_NUMBER of CPython 3.13
 
@@ -46,7 +50,7 @@ def test_every_function_is_built():
     assert set(FUNCTIONS) == EXPECTED_FUNCTIONS
 
 
-@pytest.mark.parametrize(("function", "handler"), FUNCTIONS.items())
+@pytest.mark.parametrize(("function", "handler"), PACKAGED.items())
 def test_local_package_imports_on_its_own(function, handler, tmp_path):
     module, attribute = handler.rsplit(".", 1)
     # Imported as Lambda imports it, from the bytecode the build compiled (the
@@ -74,7 +78,24 @@ def test_local_package_imports_on_its_own(function, handler, tmp_path):
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize(("function", "handler"), FUNCTIONS.items())
+@pytest.mark.parametrize("target", ["local", "aws"])
+def test_the_authorizer_ships_its_module_alone_and_imports_nothing_else(target, tmp_path):
+    path = package(target, "AuthorizerFunction")
+    assert sorted(str(f.relative_to(path)) for f in path.rglob("*") if f.is_file()) == [
+        "authorizer/__init__.py",
+        "authorizer/app.py",
+    ]
+    code = (
+        f"import sys; sys.path.insert(0, {str(path)!r}); before = set(sys.modules); "
+        "import authorizer.app as m; assert callable(m.handler); "
+        "heavy = {'boto3', 'botocore', 'aws_lambda_powertools', 'shared', 'pydantic', 'urllib3', 'aws_xray_sdk'}; "
+        "loaded = sorted(heavy & {n.split('.')[0] for n in sys.modules}); assert not loaded, loaded"
+    )
+    result = subprocess.run([str(MINISTACK_PY), "-I", "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("function", "handler"), PACKAGED.items())
 def test_aws_package_holds_its_code_and_target_wheels_only(function, handler):
     path = package("aws", function)
     module_file = path / (handler.rsplit(".", 1)[0].replace(".", "/") + ".py")
@@ -82,13 +103,13 @@ def test_aws_package_holds_its_code_and_target_wheels_only(function, handler):
     assert (path / "shared" / "registry.json").is_file()
     assert not (path / "boto3").exists()  # the Lambda runtime provides boto3
     assert not (path / "botocore").exists()
-    others = {"generate", "status", "enhance", "worker", "prompt_templates"} - {handler.split(".")[0]}
+    others = {"generate", "status", "enhance", "worker", "prompt_templates", "openai_api", "authorizer"} - {handler.split(".")[0]}
     assert not any((path / other).exists() for other in others), "another function's code was packaged"
     (binary,) = (path / "pydantic_core").glob("_pydantic_core.*.so")
     assert "cpython-313-aarch64-linux-gnu" in binary.name
 
 
-@pytest.mark.parametrize(("function", "handler"), FUNCTIONS.items())
+@pytest.mark.parametrize(("function", "handler"), PACKAGED.items())
 def test_aws_package_carries_the_runtime_pythons_bytecode_for_its_init(function, handler):
     """Compiled by Python 3.13 (the runtime's): the handler's own module beside its
     source and hash-checked, the dependencies' imported modules instead of theirs."""
@@ -112,7 +133,7 @@ def test_api_packages_stay_small(function):
 
 def test_only_the_worker_ships_the_chart_renderer():
     assert (package("aws", "WorkerFunction") / "vl_convert").is_dir()
-    for function in (*API_FUNCTIONS, "DeadLetterFunction", "TemplatesFunction"):
+    for function in (*API_FUNCTIONS, "DeadLetterFunction", "TemplatesFunction", "AuthorizerFunction"):
         assert not (package("aws", function) / "vl_convert").exists(), function
 
 
