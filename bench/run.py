@@ -56,6 +56,7 @@ FUNCTIONS = {
     "WorkerFunction": ("worker.app", "dynamodb,s3,bedrock-runtime"),
     "DeadLetterFunction": ("worker.dead_letter", "dynamodb"),
     "SweeperFunction": ("worker.sweeper", "dynamodb,sqs"),
+    "OpenAiFunction": ("openai_api.app", "dynamodb,bedrock-runtime"),
 }
 LAMBDA_ENV = {
     # As in Lambda: Tracer on (it imports the X-Ray SDK and patches boto3), and

@@ -7,7 +7,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-usage() { echo "usage: $0 [--tools all|none|ministack,sam,checkov,taskcat,schemathesis]"; }
+usage() { echo "usage: $0 [--tools all|none|ministack,sam,checkov,taskcat,schemathesis,browser]"; }
 want="all"
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -64,4 +64,22 @@ selected checkov && tool_env checkov "checkov==$CHECKOV_VERSION"
 # taskcat imports pkg_resources, gone from setuptools 81.
 selected taskcat && tool_env taskcat "taskcat==$TASKCAT_VERSION" "setuptools<81"
 selected schemathesis && tool_env schemathesis "schemathesis==$SCHEMATHESIS_VERSION"
+# The playground's browser test: Debian's chromium and its driver (nothing
+# downloads a browser), and axe-core from the npm registry, pinned.
+if selected browser; then
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    log "installing Debian's chromium and chromium-driver"
+    sudo_=(); [[ "$(id -u)" == 0 ]] || sudo_=(sudo)
+    "${sudo_[@]}" apt-get install -y --no-install-recommends chromium chromium-driver >/dev/null 2>&1 \
+      || { "${sudo_[@]}" apt-get update >/dev/null && "${sudo_[@]}" apt-get install -y --no-install-recommends chromium chromium-driver >/dev/null; } \
+      || die "could not install chromium and chromium-driver (apt-get); the playground's browser test needs them"
+  fi
+  if ! stamp_ok "$TOOLS/axe" "$AXE_CORE_VERSION"; then
+    command -v npm >/dev/null || die "npm is needed to install axe-core for the playground's browser test"
+    log "installing axe-core $AXE_CORE_VERSION"
+    rm -rf "$TOOLS/axe" && mkdir -p "$TOOLS/axe"
+    npm install --silent --no-audit --no-fund --prefix "$TOOLS/axe" "axe-core@$AXE_CORE_VERSION" >/dev/null
+    stamp_set "$TOOLS/axe" "$AXE_CORE_VERSION"
+  fi
+fi
 ok "install complete"

@@ -14,6 +14,7 @@ SAM_CLI_VERSION="1.170.0"
 CHECKOV_VERSION="3.3.30"
 TASKCAT_VERSION="0.9.58"
 SCHEMATHESIS_VERSION="4.32.5"
+AXE_CORE_VERSION="4.14.1"          # the playground's accessibility check (npm), run in Debian's chromium
 
 VENV="$GENSTACK_ROOT/.venv"
 TOOLS="$GENSTACK_ROOT/.tools"
@@ -21,6 +22,7 @@ UV="$TOOLS/uv/bin/uv"
 PY="$VENV/bin/python"
 SAM="$TOOLS/sam/bin/sam"
 MINISTACK_PY="$TOOLS/ministack/bin/python"
+AXE_JS="$TOOLS/axe/node_modules/axe-core/axe.min.js"
 
 export SAM_CLI_TELEMETRY=0
 export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-${AWS_REGION:-us-east-1}}"

@@ -15,17 +15,20 @@
 #   (its EnvironmentConfig row; DeployTarget=local-emulator leaves out only
 #   the WAF association, which the emulator cannot create),
 #   --parameter KEY=VALUE (repeatable; GENSTACK_LOCAL_PARAMETERS, space-separated):
-#   more template parameters (the end-to-end tests shorten OutputLinkSeconds).
+#   more template parameters (the end-to-end tests shorten OutputLinkSeconds),
+#   --playground-port N (GENSTACK_PLAYGROUND_PORT, 8321; 0: no playground): where
+#   `up` serves the playground page (frontend/) on loopback, the API beside it.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-usage() { echo "usage: $0 up|start|down|status [--port N] [--stack-name NAME] [--outputs FILE] [--env dev|staging|prod] [--parameter KEY=VALUE]"; }
+usage() { echo "usage: $0 up|start|down|status [--port N] [--stack-name NAME] [--outputs FILE] [--env dev|staging|prod] [--parameter KEY=VALUE] [--playground-port N]"; }
 [[ $# -ge 1 ]] || { usage; exit 2; }
 cmd="$1"; shift
 port="${GENSTACK_LOCAL_PORT:-4566}"
 stack="${GENSTACK_LOCAL_STACK:-genstack-local}"
 outputs="${GENSTACK_LOCAL_OUTPUTS:-$GENSTACK_ROOT/outputs/local.json}"
 environment="${GENSTACK_LOCAL_ENV:-dev}"
+playground_port="${GENSTACK_PLAYGROUND_PORT:-8321}"
 read -r -a parameters <<<"${GENSTACK_LOCAL_PARAMETERS:-}"
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -34,11 +37,13 @@ while [[ $# -gt 0 ]]; do
     --outputs) outputs="${2:?}"; shift 2 ;;
     --env) environment="${2:?}"; shift 2 ;;
     --parameter) parameters+=("${2:?}"); shift 2 ;;
+    --playground-port) playground_port="${2:?}"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) usage; die "unknown argument: $1" ;;
   esac
 done
 [[ "$port" =~ ^[0-9]+$ ]] || die "--port must be a number"
+[[ "$playground_port" =~ ^[0-9]+$ ]] || die "--playground-port must be a number"
 [[ "$environment" =~ ^(dev|staging|prod)$ ]] || die "--env must be dev, staging or prod"
 [[ "$stack" =~ ^[A-Za-z][A-Za-z0-9-]{0,40}$ ]] || die "--stack-name must start with a letter and hold letters, digits and hyphens (at most 41)"
 for parameter in "${parameters[@]}"; do
@@ -47,6 +52,7 @@ done
 
 state_dir="$GENSTACK_ROOT/.local"
 pid_file="$state_dir/ministack-$port.pid"
+playground_pid="$state_dir/playground-$port.pid"
 log_file="$state_dir/ministack-$port.log"
 use_local_endpoint "$port"
 
@@ -84,6 +90,29 @@ start_emulator() {
   die "ministack did not answer on port $port within 30 s (log: $log_file)"
 }
 
+# The playground page on loopback, forwarding /api/ to this stack's API
+# (infrastructure/scripts/playground.py); replaced on every `up`.
+stop_playground() {
+  if [[ -f "$playground_pid" ]] && kill -0 "$(cat "$playground_pid")" 2>/dev/null; then
+    kill "$(cat "$playground_pid")" 2>/dev/null || true
+  fi
+  rm -f "$playground_pid"
+}
+start_playground() {
+  stop_playground
+  [[ "$playground_port" != 0 ]] || return 0
+  local api_url
+  api_url="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["apiUrl"])' "$outputs")"
+  setsid "$PY" "$GENSTACK_ROOT/infrastructure/scripts/playground.py" serve --api-url "$api_url" \
+    --ca-bundle "$AWS_CA_BUNDLE" --port "$playground_port" >"$state_dir/playground-$port.log" 2>&1 < /dev/null &
+  echo $! > "$playground_pid"
+  for _ in $(seq 1 20); do
+    curl -sf -m 1 "http://127.0.0.1:$playground_port/" >/dev/null 2>&1 && return 0
+    sleep 0.25
+  done
+  die "the playground did not answer on port $playground_port (log: .local/playground-$port.log)"
+}
+
 deploy() {
   local template="$GENSTACK_ROOT/.aws-sam/local/build/template.yaml" deploy_log="$state_dir/deploy-$stack.log"
   log "deploying stack $stack ($environment) into the local stack"
@@ -115,7 +144,11 @@ case "$cmd" in
     deploy
     "$PY" "$GENSTACK_ROOT/infrastructure/scripts/emulator_iam_compat.py" --stack-name "$stack" --endpoint "$AWS_ENDPOINT_URL" >&2
     "$PY" "$GENSTACK_ROOT/infrastructure/scripts/local_outputs.py" --stack-name "$stack" \
-      --endpoint "$AWS_ENDPOINT_URL" --out "$outputs"
+      --endpoint "$AWS_ENDPOINT_URL" --out "$outputs" --quiet
+    start_playground
+    playground_url=""
+    [[ "$playground_port" == 0 ]] || playground_url="http://127.0.0.1:$playground_port/"
+    "$PY" "$GENSTACK_ROOT/infrastructure/scripts/local_outputs.py" --print "$outputs" --playground-url "$playground_url"
     ;;
   start)
     bash "$GENSTACK_ROOT/infrastructure/scripts/install.sh" --tools ministack
@@ -125,6 +158,7 @@ case "$cmd" in
     echo "$AWS_ENDPOINT_URL"
     ;;
   down)
+    stop_playground
     [[ -x "$MINISTACK_PY" ]] && trust_emulator
     if [[ -f "$pid_file" ]] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
       pid="$(cat "$pid_file")"

@@ -3,6 +3,7 @@ local emulator: the root outputs, the local data-plane URL and the first API
 key's value. Writes them as JSON and prints a quick-start with curl.
 
 Usage: python local_outputs.py --stack-name NAME --endpoint URL --out FILE [--quiet]
+       python local_outputs.py --print FILE [--playground-url URL]   (the quick-start of a written file)
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def collect(stack_name: str, endpoint: str, region: str) -> dict:
     }
 
 
-def quickstart(info: dict) -> str:
+def quickstart(info: dict, playground_url: str = "") -> str:
     url, key, ca = info["apiUrl"], info["apiKey"], info["caBundle"]
     models = info["outputs"]["EnabledModelIds"].split(",")[:2]
     first_url = 'import json,sys; print(json.load(sys.stdin)["results"][0]["url"])'
@@ -59,6 +60,11 @@ def quickstart(info: dict) -> str:
             f"  API URL  {url}",
             f"  API key  {key}",
             f"  TLS      the emulator's certificate is {ca} (curl --cacert, AWS_CA_BUNDLE)",
+            *(
+                [f"  Playground  {playground_url}  (compare models side by side in a browser; paste the key)"]
+                if playground_url
+                else []
+            ),
             "",
             "Submit a job and poll it until it finishes:",
             "",
@@ -89,17 +95,24 @@ def quickstart(info: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stack-name", required=True)
-    parser.add_argument("--endpoint", required=True)
-    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--print", type=Path, help="print the quick-start of an outputs file written before")
+    parser.add_argument("--playground-url", default="")
+    parser.add_argument("--stack-name")
+    parser.add_argument("--endpoint")
+    parser.add_argument("--out", type=Path)
     parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     parser.add_argument("--quiet", action="store_true", help="write the file only")
     args = parser.parse_args(argv)
+    if args.print:
+        print(quickstart(json.loads(args.print.read_text(encoding="utf-8")), args.playground_url))
+        return 0
+    if not (args.stack_name and args.endpoint and args.out):
+        parser.error("--stack-name, --endpoint and --out are required (or --print FILE)")
     info = collect(args.stack_name, args.endpoint, args.region)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     if not args.quiet:
-        print(quickstart(info))
+        print(quickstart(info, args.playground_url))
     return 0
 
 

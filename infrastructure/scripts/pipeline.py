@@ -470,6 +470,10 @@ def post_deploy(aws: Aws, info: dict[str, Any], *, seed: bool, smoke: bool) -> N
         if status != 200:
             raise PipelineError(f"smoke test: GET /jobs with the first key answered {status} {body}")
         say("smoke test passed: /health, and /jobs with the first key", "green")
+    if "PlaygroundUrl" in info["outputs"]:
+        from playground import publish
+
+        say(f"playground: {publish(aws.client('s3'), info)} (paste an API key)", "green")
     if seed:
         seeded = []
         for template in json.loads(SEED_TEMPLATES.read_text(encoding="utf-8")):

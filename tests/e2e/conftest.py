@@ -25,6 +25,7 @@ from tests.e2e.fake_providers import FakeProviders
 from tests.templates import ROOT
 
 PORT = int(os.environ.get("GENSTACK_E2E_PORT", "4599"))
+PLAYGROUND_PORT = int(os.environ.get("GENSTACK_E2E_PLAYGROUND_PORT", "8399"))  # local.sh up serves the page there
 STACK = os.environ.get("GENSTACK_E2E_STACK", "genstack-e2e")
 LOCAL = ROOT / "infrastructure" / "scripts" / "local.sh"
 TERMINAL = {"COMPLETED", "PARTIAL", "FAILED", "BUDGET_EXCEEDED", "CANCELLED"}
@@ -120,6 +121,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, fake_providers: FakePro
         "GENSTACK_LOCAL_PORT": str(PORT),
         "GENSTACK_LOCAL_STACK": STACK,
         "GENSTACK_LOCAL_OUTPUTS": str(outputs_file),
+        "GENSTACK_PLAYGROUND_PORT": str(PLAYGROUND_PORT),
         # Result links that expire within the run, so tests/e2e/test_hostile.py
         # can see an expired one refused;
         # image models with and without steps (tests/e2e/test_parameters.py);

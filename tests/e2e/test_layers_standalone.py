@@ -42,6 +42,8 @@ def standalone_parameters(deployment) -> dict[str, dict[str, str]]:
             "DeadLetterQueueArn": ACCOUNT_ARN.format(service="sqs", resource="jobs-dlq"),
             "TemplatesTableArn": ACCOUNT_ARN.format(service="dynamodb", resource="table/templates"),
             "TemplatesLogGroupArn": ACCOUNT_ARN.format(service="logs", resource="log-group:/aws/lambda/t:*"),
+            "OpenAiLogGroupArn": ACCOUNT_ARN.format(service="logs", resource="log-group:/aws/lambda/o:*"),
+            "AuthorizerLogGroupArn": ACCOUNT_ARN.format(service="logs", resource="log-group:/aws/lambda/a:*"),
             "EnabledModelIds": "amazon.nova-micro-v1:0,amazon.nova-lite-v1:0",
             "EnhanceModelId": "amazon.nova-lite-v1:0",
         },
@@ -54,6 +56,7 @@ def standalone_parameters(deployment) -> dict[str, dict[str, str]]:
             "DeadLetterFunctionName": "dead-letter",
             "TemplatesFunctionName": "templates",
             "SweeperFunctionName": "sweeper",
+            "OpenAiFunctionName": "openai",
             "MetricsNamespace": "genstack/standalone",
             "JobQueueName": "jobs",
             "DeadLetterQueueName": "jobs-dlq",
@@ -66,7 +69,12 @@ def standalone_parameters(deployment) -> dict[str, dict[str, str]]:
             "IdempotencyTableName": "idempotency",
             "MetricMathAlarms": "false",  # the emulator cannot create metric-math alarms
         },
-        "api": {"RestApiId": deployment.outputs["ApiId"], "StageName": "v1"},
+        "api": {
+            "RestApiId": deployment.outputs["ApiId"],
+            "StageName": "v1",
+            "OpenAiRestApiId": deployment.outputs["OpenAiApiId"],
+            "OpenAiStageName": "openai",
+        },
     }
 
 

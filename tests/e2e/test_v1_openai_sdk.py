@@ -191,3 +191,19 @@ def test_another_key_cannot_see_a_calls_cost_and_a_free_key_is_throttled_on_v1(d
     assert all(r == "rate_limit_exceeded" or "Too Many Requests" in r for r in refusals), refusals
     time.sleep(1.5)
     assert free.models.list().data  # the bucket refills
+
+
+def test_the_printed_openai_curl_line_answers_a_chat_completion(deployment):
+    import json
+    import subprocess
+
+    lines = deployment.quickstart.splitlines()
+    setup = next(line for line in lines if line.strip().startswith("URL="))  # KEY and CA
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith("BASE="))
+    end = next(i for i, line in enumerate(lines) if i > start and not line.strip())
+    script = "set -euo pipefail\n" + setup + "\n" + "\n".join(lines[start:end])
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    completion = json.loads(result.stdout)
+    assert completion["object"] == "chat.completion"
+    assert completion["choices"][0]["message"]["content"]

@@ -158,7 +158,7 @@ def test_worker_may_encrypt_outputs_with_the_key_through_s3_only():
     assert "EncryptJobOutputs" not in {s["Sid"] for s in dev_worker}
 
 
-def test_cors_is_off_unless_origins_are_configured():
+def test_cors_is_the_playgrounds_origin_unless_more_are_configured():
     storage = layer(env("dev"), "storage")
     assert "CorsConfiguration" not in storage.props("OutputsBucket")
     assert "CorsConfig" not in storage.props("SecurityHeadersPolicy")["ResponseHeadersPolicyConfig"]
@@ -171,8 +171,12 @@ def test_cors_is_off_unless_origins_are_configured():
     cdn = storage.props("SecurityHeadersPolicy")["ResponseHeadersPolicyConfig"]["CorsConfig"]
     assert cdn["AccessControlAllowOrigins"]["Items"] == origins.split(",")
     assert cdn["AccessControlAllowCredentials"] is False
+    # The API also allows the playground's origin (the distribution), first.
+    playground = "https://{GetAtt:Distribution.DomainName}"
     for fn in rendered.of_type("AWS::Serverless::Function").values():
-        assert fn["Properties"]["Environment"]["Variables"]["CORS_ALLOWED_ORIGINS"] == origins
+        assert fn["Properties"]["Environment"]["Variables"]["CORS_ALLOWED_ORIGINS"] == f"{playground},{origins}"
+    for fn in env("dev").of_type("AWS::Serverless::Function").values():
+        assert fn["Properties"]["Environment"]["Variables"]["CORS_ALLOWED_ORIGINS"] == f"{playground},"
 
 
 def test_a_custom_cdn_domain_gets_tls_1_2_and_its_certificate():

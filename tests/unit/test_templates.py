@@ -188,7 +188,7 @@ def test_outputs_lifecycle_tiers_expires_and_cleans_up():
     assert rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
 
 
-def test_outputs_are_private_the_cdn_reads_nothing_and_tls_is_12_or_later():
+def test_outputs_are_private_the_cdn_reads_the_playground_only_and_tls_is_12_or_later():
     storage = layer("storage")
     config = storage["Resources"]["Distribution"]["Properties"]["DistributionConfig"]
     (origin,) = config["Origins"]
@@ -196,10 +196,12 @@ def test_outputs_are_private_the_cdn_reads_nothing_and_tls_is_12_or_later():
     assert origin["S3OriginConfig"]["OriginAccessIdentity"] == ""
     assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
     statements = storage["Resources"]["OutputsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    # Nothing but the functions' roles can read an output: no Allow in the
-    # bucket policy at all (CloudFront's read grant is gone), and no KMS grant
-    # for CloudFront on the outputs key.
-    assert [s for s in statements if s["Effect"] == "Allow"] == []
+    # Nothing but the functions' roles can read an output: the bucket policy's
+    # one Allow is CloudFront's, on the playground page's prefix alone (its
+    # files are stored with SSE-S3), and no KMS grant for CloudFront on the outputs key.
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Resource"] == {"Fn::Sub": "${OutputsBucket.Arn}/playground/*"}
+    assert allow["Action"] == "s3:GetObject"
     key_statements = storage["Resources"]["OutputsKey"]["Properties"]["KeyPolicy"]["Statement"]
     assert all("Service" not in s["Principal"] for s in key_statements)
     tls = next(s for s in statements if s["Sid"] == "DenyTlsOlderThan12")
