@@ -128,7 +128,9 @@ function jobRequest() {
 }
 
 function showError(error) {
-  const field = String((error.details && error.details.field) || "");
+  // details: {field, ...} from a refusal of the handlers, or [{field, message}, ...] from validation.
+  const details = Array.isArray(error.details) ? error.details[0] || {} : error.details || {};
+  const field = String(details.field || "");
   const message = error.code ? `${error.message} (${error.code})` : error.message;
   if (field === "prompt" || field.startsWith("messages")) {
     show("prompt-error", message);

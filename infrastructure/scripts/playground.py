@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
-FILES = ("index.html", "app.js", "markdown.js", "style.css")
+FILES = ("index.html", "app.js", "markdown.js", "style.css", "favicon.svg")
 # What the page sends and what the API answers that the page reads.
 FORWARDED_REQUEST_HEADERS = ("x-api-key", "content-type", "idempotency-key")
 FORWARDED_RESPONSE_HEADERS = ("content-type", "x-should-retry", "x-genstack-cost-usd")

@@ -157,9 +157,14 @@ def test_delete_empties_the_buckets_and_removes_the_stack(first, repo, deploymen
     bucket = json.loads((repo / "out.json").read_text())["outputs"]["OutputsBucketName"]
     s3.put_object(Bucket=bucket, Key="jobs/x/outputs/a.txt", Body=b"one")
     s3.put_object(Bucket=bucket, Key="jobs/x/outputs/a.txt", Body=b"two")  # a second version
+    listed = s3.list_object_versions(Bucket=bucket)
+    versions = len(listed.get("Versions", [])) + len(listed.get("DeleteMarkers", []))
+    # The two above, and the playground page's files, once per deploy that published them.
+    assert versions > 2
+    assert {v["Key"] for v in listed["Versions"]} >= {"jobs/x/outputs/a.txt", "playground/index.html", "playground/config.json"}
     run = deploy(repo, deployment, "--delete")
     assert run.returncode == 0, run.output[-3000:]
-    assert f"emptied bucket {bucket} (2 object versions)" in run.output
+    assert f"emptied bucket {bucket} ({versions} object versions)" in run.output
     assert f"{STACK} deleted" in run.output
     stacks = deployment.client("cloudformation").list_stacks()["StackSummaries"]
     assert all(s["StackStatus"] == "DELETE_COMPLETE" for s in stacks if s["StackName"] == STACK)

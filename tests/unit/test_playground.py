@@ -86,7 +86,7 @@ def test_a_published_page_names_its_api_and_narrows_connect_src_to_it():
         '<meta http-equiv="Content-Security-Policy" content="connect-src \'self\' '
         'https://abc123.execute-api.eu-west-1.amazonaws.com">' in html
     )
-    assert set(files) == {"index.html", "app.js", "markdown.js", "style.css", "config.json"}
+    assert set(files) == {"index.html", "app.js", "markdown.js", "style.css", "favicon.svg", "config.json"}
 
 
 def test_publish_uploads_every_file_under_playground(monkeypatch):
@@ -102,7 +102,7 @@ def test_publish_uploads_every_file_under_playground(monkeypatch):
     }
     assert playground.publish(S3(), info) == "https://d/playground/index.html"
     assert {p["Key"] for p in put} == {
-        f"playground/{n}" for n in ("index.html", "app.js", "markdown.js", "style.css", "config.json")
+        f"playground/{n}" for n in ("index.html", "app.js", "markdown.js", "style.css", "favicon.svg", "config.json")
     }
     types = {p["Key"].rsplit("/", 1)[1]: p["ContentType"] for p in put}
     assert types["index.html"] == "text/html"
