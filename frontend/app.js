@@ -43,9 +43,11 @@ async function api(method, path, body) {
   return data;
 }
 
+// Amounts as the API records them (to 8 decimals), without trailing zeros:
+// the columns then add up to the job's total on screen too.
 function usd(value) {
-  const n = Number(value || 0);
-  return `$${n < 0.01 && n > 0 ? n.toFixed(6) : n.toFixed(4)}`;
+  const fixed = Number(value || 0).toFixed(8).replace(/0+$/, "");
+  return `$${fixed.endsWith(".") ? `${fixed}00` : fixed.replace(/\.(\d)$/, ".$10")}`;
 }
 
 function show(id, message) { $(id).textContent = message || ""; }

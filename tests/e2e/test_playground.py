@@ -120,6 +120,8 @@ def test_two_models_side_by_side_in_the_browser(deployment: Deployment, browser)
     # Reopened from the history: the same job, by keyboard.
     entry.find_element("css selector", "button").send_keys("\n")
     wait_for(lambda: job_id in text_of(browser, "job-summary") and browser.find_elements("css selector", "#results .result"))
+    browser.set_window_size(1280, 1900)  # the whole page, from the top, for the README
+    browser.execute_script("window.scrollTo(0, 0)")
     desktop = screenshot(browser, "desktop")
     assert not console_errors(browser)
     assert accessibility_violations(browser) == []
