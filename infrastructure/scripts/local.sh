@@ -52,7 +52,7 @@ done
 
 state_dir="$GENSTACK_ROOT/.local"
 pid_file="$state_dir/ministack-$port.pid"
-playground_pid="$state_dir/playground-$port.pid"
+playground_pid="$state_dir/playground-$playground_port.pid"  # one page server per port
 log_file="$state_dir/ministack-$port.log"
 use_local_endpoint "$port"
 
@@ -104,13 +104,16 @@ start_playground() {
   local api_url
   api_url="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["apiUrl"])' "$outputs")"
   setsid "$PY" "$GENSTACK_ROOT/infrastructure/scripts/playground.py" serve --api-url "$api_url" \
-    --ca-bundle "$AWS_CA_BUNDLE" --port "$playground_port" >"$state_dir/playground-$port.log" 2>&1 < /dev/null &
+    --ca-bundle "$AWS_CA_BUNDLE" --port "$playground_port" >"$state_dir/playground-$playground_port.log" 2>&1 < /dev/null &
   echo $! > "$playground_pid"
   for _ in $(seq 1 20); do
     curl -sf -m 1 "http://127.0.0.1:$playground_port/" >/dev/null 2>&1 && return 0
     sleep 0.25
   done
-  die "the playground did not answer on port $playground_port (log: .local/playground-$port.log)"
+  # The stack is up all the same: say why the page is not.
+  warn "the playground did not start on port $playground_port (log: .local/playground-$playground_port.log); GENSTACK_PLAYGROUND_PORT picks another"
+  stop_playground
+  return 1
 }
 
 deploy() {
@@ -145,9 +148,8 @@ case "$cmd" in
     "$PY" "$GENSTACK_ROOT/infrastructure/scripts/emulator_iam_compat.py" --stack-name "$stack" --endpoint "$AWS_ENDPOINT_URL" >&2
     "$PY" "$GENSTACK_ROOT/infrastructure/scripts/local_outputs.py" --stack-name "$stack" \
       --endpoint "$AWS_ENDPOINT_URL" --out "$outputs" --quiet
-    start_playground
     playground_url=""
-    [[ "$playground_port" == 0 ]] || playground_url="http://127.0.0.1:$playground_port/"
+    if start_playground && [[ "$playground_port" != 0 ]]; then playground_url="http://127.0.0.1:$playground_port/"; fi
     "$PY" "$GENSTACK_ROOT/infrastructure/scripts/local_outputs.py" --print "$outputs" --playground-url "$playground_url"
     ;;
   start)

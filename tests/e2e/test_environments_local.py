@@ -43,7 +43,22 @@ def prod(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> De
     stack = f"{deployment.stack_name}-prod"
     env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN")}
     up = subprocess.run(
-        ["bash", str(LOCAL), "up", "--port", str(PORT), "--stack-name", stack, "--env", "prod", "--outputs", str(outputs_file)],
+        # (--playground-port 0: the dev stack's page server, which test_playground.py uses, stays as it is.)
+        [
+            "bash",
+            str(LOCAL),
+            "up",
+            "--port",
+            str(PORT),
+            "--stack-name",
+            stack,
+            "--env",
+            "prod",
+            "--outputs",
+            str(outputs_file),
+            "--playground-port",
+            "0",
+        ],
         env=env,
         capture_output=True,
         text=True,
