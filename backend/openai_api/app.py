@@ -38,7 +38,7 @@ from openai_api.wire import (
 )
 from shared import clients
 from shared.api import MAX_BODY_BYTES, body_too_large, caller_id, describe_validation_errors, not_json
-from shared.errors import GenstackError
+from shared.errors import GenstackError, ModelUnavailable
 from shared.jobs import utc_now
 from shared.limits import InFlightSlots
 from shared.metrics import record_model_usage
@@ -65,7 +65,7 @@ OPENAI_ERRORS = {
     "CONCURRENCY_LIMIT": (429, "requests", "rate_limit_exceeded"),
     "MODEL_THROTTLED": (429, "requests", "rate_limit_exceeded"),
     "GUARDRAIL_INTERVENED": (400, "invalid_request_error", "content_filter"),
-    "MODEL_ERROR": (502, "server_error", "model_error"),
+    "MODEL_UNAVAILABLE": (502, "server_error", "model_error"),
     "TIMEOUT": (504, "server_error", "timeout"),
 }
 # Worth the SDK's own retry: nothing was charged and a later call may pass.
@@ -264,7 +264,7 @@ def image_generations(request: ImageRequest) -> Response[dict[str, Any]]:
                 clients.s3().put_object(Bucket=settings.outputs_bucket, Key=key, Body=png, ContentType="image/png")
             except (ClientError, BotoCoreError) as exc:
                 logger.exception("image not stored")
-                raise service.ModelFailed(
+                raise ModelUnavailable(
                     "the images were made (and billed) but could not be stored; ask for response_format b64_json"
                 ) from exc
             keys.append(links.url(key))

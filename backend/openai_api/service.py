@@ -17,7 +17,14 @@ from typing import Any
 from openai_api.wire import ChatCompletionRequest, ImageRequest, chat_completion, model_object, usage_object
 from shared.budgets import JobInput, KeyProfile, image_bound, input_check_bound, text_call_bound
 from shared.costs import CallLedger
-from shared.errors import BlockedByGuardrail, GenstackError, InvalidRequest, ModelProviderNotConfigured
+from shared.errors import (
+    BlockedByGuardrail,
+    GenstackError,
+    InvalidRequest,
+    ModelProviderNotConfigured,
+    ModelThrottled,
+    ModelUnavailable,
+)
 from shared.guardrails import Guardrail, guardrail_of
 from shared.metering import account_failure, generation_cost, reserve, settle, sync_call
 from shared.models import Message, check_conversation, ensure_prompt_fits
@@ -69,16 +76,6 @@ class CallTimedOut(GenstackError):
 
     status_code = 504
     code = "TIMEOUT"
-
-
-class ModelFailed(GenstackError):
-    status_code = 502
-    code = "MODEL_ERROR"
-
-
-class ModelBusy(GenstackError):
-    status_code = 429
-    code = "MODEL_THROTTLED"
 
 
 # OpenAI's parameter names for genstack's, in the messages of refused values.
@@ -214,10 +211,10 @@ def _raise_for(exc: ModelCallError, model: str, cost: Decimal | None) -> None:
     if exc.code == "PROVIDER_NOT_CONFIGURED":
         raise ModelProviderNotConfigured(f"{model} cannot be called: {exc.public}", details={"param": "model"}) from exc
     if exc.retryable and exc.code in ("ThrottlingException", "ServiceQuotaExceededException"):
-        raise ModelBusy(f"{model} is throttled; retry in a few seconds") from exc
+        raise ModelThrottled(f"{model} is throttled; retry in a few seconds") from exc
     if exc.code == "ValidationException":
         raise InvalidRequest(f"{model} refused the request: {exc.public}") from exc
-    raise ModelFailed(f"{model} failed ({exc.code}): {exc.public}") from exc
+    raise ModelUnavailable(f"{model} failed ({exc.code}): {exc.public}") from exc
 
 
 def chat(request: ChatCompletionRequest, ctx: CallContext) -> Outcome:
