@@ -68,16 +68,16 @@ local-status: ## is the local stack up, and in what state is the stack
 local-start: ## only start ministack (then: make deploy ENV=dev ENDPOINT=https://127.0.0.1:4566)
 	@bash $(SCRIPTS)/local.sh start --port $(LOCAL_PORT)
 
-deploy: ## the deploy pipeline: make deploy ENV=prod REGION=eu-west-1 PROFILE=p [PARAMS="AlarmEmail=a@b.c"] [ENDPOINT=https://127.0.0.1:4566] [DRY_RUN=1]
-	@bash $(SCRIPTS)/deploy.sh --env $(ENV) --region $(REGION) $(if $(PROFILE),--profile $(PROFILE)) \
+deploy: ## the deploy pipeline: make deploy ENV=prod REGION="eu-west-1 us-east-1" PROFILE=p [PARAMS="AlarmEmail=a@b.c"] [ENDPOINT=https://127.0.0.1:4566] [DRY_RUN=1]
+	@bash $(SCRIPTS)/pipeline.sh deploy --env $(ENV) $(foreach r,$(REGION),--region $(r)) $(if $(PROFILE),--profile $(PROFILE)) \
 		$(if $(ENDPOINT),--endpoint $(ENDPOINT)) $(if $(DRY_RUN),--dry-run) $(foreach p,$(PARAMS),--parameter $(p))
 
 delete: ## delete a deployment: make delete ENV=dev REGION= PROFILE= [ENDPOINT=] (empties its buckets; prod data is retained)
-	@bash $(SCRIPTS)/deploy.sh --env $(ENV) --region $(REGION) $(if $(PROFILE),--profile $(PROFILE)) \
-		$(if $(ENDPOINT),--endpoint $(ENDPOINT)) --delete
+	@bash $(SCRIPTS)/pipeline.sh delete --env $(ENV) $(foreach r,$(REGION),--region $(r)) $(if $(PROFILE),--profile $(PROFILE)) \
+		$(if $(ENDPOINT),--endpoint $(ENDPOINT))
 
-taskcat: ## taskcat regression in AWS: package, then taskcat test run on the packaged template (needs credentials)
-	@bash $(SCRIPTS)/taskcat.sh --region $(REGION) $(if $(PROFILE),--profile $(PROFILE)) $(if $(TEST),--test $(TEST))
+taskcat: ## taskcat regression in AWS: package in each scenario's region, taskcat test run, smoke test, delete (needs credentials)
+	@bash $(SCRIPTS)/pipeline.sh taskcat $(if $(PROFILE),--profile $(PROFILE)) $(if $(TEST),--test $(TEST))
 
 lock: install ## recompile backend/requirements*.txt from their .in files
 	@.tools/uv/bin/uv pip compile --quiet --universal --python-version 3.11 --no-header $(RUNTIME_PROVIDED) \

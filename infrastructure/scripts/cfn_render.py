@@ -24,6 +24,10 @@ from typing import Any
 
 from cfnlint.decode import cfn_yaml
 
+from cfn_values import NO_VALUE, RenderError, Unresolved, param_value, parameter_values, scalar, with_globals
+
+__all__ = ["NO_VALUE", "ROOT", "RenderError", "Rendered", "Unresolved", "load", "render"]
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PSEUDO = {
@@ -36,22 +40,6 @@ PSEUDO = {
     "AWS::NotificationARNs": [],
 }
 AZS = ["us-east-1a", "us-east-1b", "us-east-1c"]
-
-
-class Unresolved(str):
-    """A value only a deployment knows, e.g. '{GetAtt:Bucket.Arn}'."""
-
-
-class _NoValue:
-    def __repr__(self) -> str:
-        return "AWS::NoValue"
-
-
-NO_VALUE = _NoValue()
-
-
-class RenderError(ValueError):
-    pass
 
 
 @dataclass
@@ -95,50 +83,9 @@ class _Renderer:
         self.path = path
         self.template = template
         self.stack_name = stack_name
-        self.params = self._parameters(given)
+        self.params = parameter_values(path, template.get("Parameters", {}), given)
         self.children: dict[str, Rendered] = {}
         self._conditions: dict[str, bool] = {}
-
-    # ----------------------------------------------------------- parameters
-    def _parameters(self, given: dict[str, Any]) -> dict[str, Any]:
-        declared = self.template.get("Parameters", {})
-        unknown = set(given) - set(declared)
-        if unknown:
-            raise RenderError(f"{self.path}: unknown parameters {sorted(unknown)}")
-        values: dict[str, Any] = {}
-        for name, spec in declared.items():
-            if name in given:
-                value = given[name]
-            elif "Default" in spec:
-                value = spec["Default"]
-            else:
-                raise RenderError(f"{self.path}: parameter {name} has no value and no default")
-            if isinstance(value, Unresolved):
-                values[name] = value
-                continue
-            if spec["Type"] == "CommaDelimitedList":
-                value = value if isinstance(value, list) else [v.strip() for v in str(value).split(",")]
-                checked = value
-            else:
-                value = str(value)
-                checked = [value]
-            allowed = spec.get("AllowedValues")
-            if allowed is not None and any(v not in [str(a) for a in allowed] for v in checked):
-                raise RenderError(f"{self.path}: {name}={value!r} is not one of {allowed}")
-            if spec["Type"] == "Number":
-                try:
-                    number = float(value)
-                except ValueError:
-                    raise RenderError(f"{self.path}: {name}={value!r} is not a number") from None
-                if "MinValue" in spec and number < float(spec["MinValue"]):
-                    raise RenderError(f"{self.path}: {name}={value} is below its MinValue {spec['MinValue']}")
-                if "MaxValue" in spec and number > float(spec["MaxValue"]):
-                    raise RenderError(f"{self.path}: {name}={value} is above its MaxValue {spec['MaxValue']}")
-            pattern = spec.get("AllowedPattern")
-            if pattern is not None and any(not re.fullmatch(pattern, v) for v in checked):
-                raise RenderError(f"{self.path}: {name}={value!r} does not match {pattern}")
-            values[name] = value
-        return values
 
     # ----------------------------------------------------------- conditions
     def condition(self, name: str) -> bool:
@@ -169,7 +116,7 @@ class _Renderer:
             return self.resolve(yes if self.condition(name) else no)
         if fn == "Fn::Equals":
             a, b = (self.resolve(x) for x in arg)
-            return _scalar(a) == _scalar(b)
+            return scalar(a) == scalar(b)
         if fn == "Fn::Not":
             return not self.resolve(arg[0])
         if fn == "Fn::And":
@@ -256,33 +203,13 @@ class _Renderer:
             props = self.template["Resources"][logical_id]["Properties"]
             url = props["TemplateURL"]
             child_path = str(Path(self.path).parent / url)
-            given = {k: _param_value(self.resolve(v)) for k, v in props.get("Parameters", {}).items()}
+            given = {k: param_value(self.resolve(v)) for k, v in props.get("Parameters", {}).items()}
             given = {k: v for k, v in given.items() if v is not NO_VALUE}
             self.children[logical_id] = _Renderer(child_path, load(child_path), given, f"{self.stack_name}-{logical_id}").rendered
         return self.children[logical_id]
 
     def _active(self, resource: dict[str, Any]) -> bool:
         return "Condition" not in resource or self.condition(resource["Condition"])
-
-    def _with_globals(self, resource: dict[str, Any]) -> dict[str, Any]:
-        """SAM Globals, merged into a function as the SAM transform does."""
-        defaults = self.template.get("Globals", {}).get("Function")
-        if resource["Type"] != "AWS::Serverless::Function" or not defaults:
-            return resource
-        props = dict(resource.get("Properties", {}))
-        for key, value in defaults.items():
-            if key not in props:
-                props[key] = value
-            elif key == "Environment":
-                merged = {**value.get("Variables", {}), **props[key].get("Variables", {})}
-                props[key] = {"Variables": merged}
-            elif key == "Tags":
-                props[key] = {**value, **props[key]}
-        preference = props.get("DeploymentPreference")
-        if preference and str(self.resolve(preference.get("Enabled", True))).lower() == "false":
-            # SAM drops a disabled preference's settings (no CodeDeploy resources)
-            props["DeploymentPreference"] = {k: v for k, v in preference.items() if k in ("Enabled", "Type")}
-        return {**resource, "Properties": props}
 
     @cached_property
     def rendered(self) -> Rendered:
@@ -297,7 +224,7 @@ class _Renderer:
         for logical_id, resource in self.template.get("Resources", {}).items():
             if not self._active(resource):
                 continue
-            resource = self._with_globals(resource)
+            resource = with_globals(self.template, resource, self.resolve)
             out = {k: self.resolve(v) for k, v in resource.items() if k != "Condition"}
             resources[logical_id] = {k: v for k, v in out.items() if v is not NO_VALUE}
             if resource["Type"] == "AWS::CloudFormation::Stack":
@@ -308,20 +235,3 @@ class _Renderer:
                 outputs[key] = self.resolve(output["Value"])
         conditions = {name: self.condition(name) for name in self.template.get("Conditions", {})}
         return Rendered(self.path, self.params, conditions, resources, outputs, failures, self.children)
-
-
-def _scalar(value: Any) -> Any:
-    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
-
-
-def _param_value(value: Any) -> Any:
-    """A value passed to a nested stack's parameter (CloudFormation passes strings)."""
-    if isinstance(value, list):
-        if any(isinstance(v, Unresolved) for v in value):
-            return Unresolved(",".join(value))
-        return ",".join(str(v) for v in value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is NO_VALUE or isinstance(value, Unresolved):
-        return value
-    return str(value)

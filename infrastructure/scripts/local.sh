@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # The whole genstack system on a local AWS emulator (ministack), no AWS account:
 #   up      install what is missing, start ministack in the background (unless it
-#           already answers on the port), build for it, deploy template.yaml with
-#           its nested stacks, and print the API URL, a key and a curl example.
+#           already answers on the port), deploy into it through the pipeline
+#           (pipeline.sh deploy --endpoint, the same path as AWS), serve the
+#           playground, and print the API URL, a key and a curl example.
 #           Run again to update in place.
 #   start   only start ministack (for `make deploy ENDPOINT=...`, the pipeline).
 #   down    stop the ministack this script started on the port.
 #   status  say whether ministack answers and what the stack's status is.
+# What only `make local` does: start and stop the emulator, the page server on
+# loopback, the quick-start printout, and an AlarmEmail placeholder for a
+# local staging or prod (their Rules ask for one).
 # Options (or environment): --port (GENSTACK_LOCAL_PORT, 4566),
 #   --stack-name (GENSTACK_LOCAL_STACK, genstack-local),
-#   --outputs FILE (GENSTACK_LOCAL_OUTPUTS, outputs/local.json): where the URL,
-#   key and stack outputs are written as JSON,
+#   --outputs FILE (GENSTACK_LOCAL_OUTPUTS, outputs/local.json): the deployment's
+#   outputs file (the pipeline's one format, as outputs/<env>.json on AWS),
 #   --env dev|staging|prod (GENSTACK_LOCAL_ENV, dev): the environment to deploy
 #   (its EnvironmentConfig row; DeployTarget=local-emulator leaves out only
 #   the WAF association, which the emulator cannot create),
@@ -116,25 +120,19 @@ start_playground() {
   return 1
 }
 
+# The deployment itself is the pipeline's, as for AWS (pipeline.sh deploy
+# --endpoint): lint, parameters, bootstrap, build, package, change set, the
+# emulator's IAM compensation, outputs, smoke test, starter templates.
 deploy() {
-  local template="$GENSTACK_ROOT/.aws-sam/local/build/template.yaml" deploy_log="$state_dir/deploy-$stack.log"
-  log "deploying stack $stack ($environment) into the local stack"
   # prod refuses to deploy without somewhere to send alarms (template Rules);
   # locally they go to a placeholder address that nothing reads.
-  local alarm_email=()
-  [[ "$environment" == dev ]] || alarm_email=(AlarmEmail=alarms@example.com)
-  # The built (not packaged) template: sam deploy packages it itself, and the
-  # emulator can load the http://localhost/... TemplateURLs that results in.
-  if ! "$SAM" deploy --template-file "$template" --stack-name "$stack" --resolve-s3 \
-      --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
-      --no-confirm-changeset --no-fail-on-empty-changeset --no-progressbar \
-      --parameter-overrides Environment="$environment" DeployTarget=local-emulator ConfigureApiGatewayAccount=true \
-        "${alarm_email[@]}" "${parameters[@]}" \
-      --tags Application=genstack Environment="$environment" >"$deploy_log" 2>&1; then
-    grep -iE "fail|error|reason" "$deploy_log" | tail -20 >&2 || true
-    die "deploy failed (log: ${deploy_log#"$GENSTACK_ROOT"/}). A changed layer parameter cannot be updated on the emulator: make local-stop, then make local"
-  fi
-  ok "stack $stack is deployed"
+  local extra=()
+  [[ "$environment" == dev ]] || extra+=(--parameter AlarmEmail=alarms@example.com)
+  for parameter in "${parameters[@]}"; do extra+=(--parameter "$parameter"); done
+  bash "$GENSTACK_ROOT/infrastructure/scripts/pipeline.sh" deploy --env "$environment" --region "$AWS_DEFAULT_REGION" \
+    --endpoint "$AWS_ENDPOINT_URL" --ca-bundle "$AWS_CA_BUNDLE" --stack-name "$stack" --outputs-file "$outputs" \
+    --yes "${extra[@]}" \
+    || die "deploy failed (above; log in .deploy-logs/). A changed layer parameter cannot be updated on the emulator: make local-stop, then make local"
 }
 
 case "$cmd" in
@@ -143,14 +141,10 @@ case "$cmd" in
     mkdir -p "$state_dir"
     trust_emulator
     start_emulator
-    bash "$GENSTACK_ROOT/infrastructure/scripts/build.sh" --target local
     deploy
-    "$PY" "$GENSTACK_ROOT/infrastructure/scripts/emulator_iam_compat.py" --stack-name "$stack" --endpoint "$AWS_ENDPOINT_URL" >&2
-    "$PY" "$GENSTACK_ROOT/infrastructure/scripts/local_outputs.py" --stack-name "$stack" \
-      --endpoint "$AWS_ENDPOINT_URL" --out "$outputs" --quiet
     playground_url=""
     if start_playground && [[ "$playground_port" != 0 ]]; then playground_url="http://127.0.0.1:$playground_port/"; fi
-    "$PY" "$GENSTACK_ROOT/infrastructure/scripts/local_outputs.py" --print "$outputs" --playground-url "$playground_url"
+    "$PY" "$GENSTACK_ROOT/infrastructure/scripts/quickstart.py" "$outputs" --playground-url "$playground_url"
     ;;
   start)
     bash "$GENSTACK_ROOT/infrastructure/scripts/install.sh" --tools ministack

@@ -1,4 +1,4 @@
-"""The three ways to deploy (sam deploy --guided, make deploy / deploy.sh, taskcat)
+"""The three ways to deploy (sam deploy --config-env, make deploy / the pipeline, taskcat)
 read the same templates; these tests fail when they drift apart: a parameter a
 config sets that the template does not declare, an environment whose settings
 the template would refuse, an output the pipeline reads that no stack exports."""
@@ -16,10 +16,12 @@ import yaml
 # pytest-socket refuses once a test runs. openapi.py reads their routes.
 import enhance.app  # noqa: F401
 import generate.app  # noqa: F401
-import pipeline
 import prompt_templates.app  # noqa: F401
 import status.app  # noqa: F401
 from cfn_render import render
+from pipeline import artifacts
+from pipeline.config import deploy_parameters, key_values, validate
+from pipeline.console import PipelineError
 from tests.templates import ROOT, load, root
 
 ENVS = ("dev", "staging", "prod")
@@ -29,7 +31,7 @@ PARAMETERS = set(root()["Parameters"])
 
 
 def overrides(env: str) -> dict[str, str]:
-    return pipeline.key_values(SAMCONFIG[env]["deploy"]["parameters"]["parameter_overrides"])
+    return key_values(SAMCONFIG[env]["deploy"]["parameters"]["parameter_overrides"])
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -38,7 +40,7 @@ def test_each_environment_has_its_stack_capabilities_and_tags(env):
     assert config["stack_name"] == f"genstack-{env}"
     # IAM roles are created; nested stacks and the SAM transform need AUTO_EXPAND.
     assert set(config["capabilities"].split()) == {"CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"}
-    assert pipeline.key_values(config["tags"]) == {"Application": "genstack", "Environment": env}
+    assert key_values(config["tags"]) == {"Application": "genstack", "Environment": env}
     assert config["confirm_changeset"] is (env == "prod")
     assert config["fail_on_empty_changeset"] is False
 
@@ -55,25 +57,45 @@ def test_samconfig_sets_only_declared_parameters_and_the_template_accepts_them(e
 
 
 def test_prod_without_an_alarm_address_is_refused_by_the_pipeline_with_the_reason():
-    with pytest.raises(pipeline.PipelineError, match="AlarmEmail"):
-        pipeline.validate(pipeline.deploy_parameters("prod", [], None))
-    pipeline.validate(pipeline.deploy_parameters("prod", ["AlarmEmail=ops@example.com"], None))
+    with pytest.raises(PipelineError, match="AlarmEmail"):
+        validate(deploy_parameters("prod", [], None))
+    validate(deploy_parameters("prod", ["AlarmEmail=ops@example.com"], None))
 
 
 def test_the_default_section_is_dev():
     assert SAMCONFIG["default"]["deploy"]["parameters"] == SAMCONFIG["dev"]["deploy"]["parameters"]
 
 
+@pytest.mark.parametrize("env", ("default", *ENVS))
+def test_sam_deploy_with_a_config_env_deploys_the_built_template(env):
+    """`sam deploy --config-env ENV` after `make build`: the template build.sh
+    writes for AWS, the one the pipeline builds and packages (never template.yaml)."""
+    template = SAMCONFIG[env]["deploy"]["parameters"]["template_file"]
+    assert ROOT / template == artifacts.ROOT / ".aws-sam" / "aws" / "build" / "template.yaml"
+    build = (ROOT / "infrastructure/scripts/build.sh").read_text()
+    assert 'out="$GENSTACK_ROOT/.aws-sam/$target"' in build
+    assert 'build_dir="$out/build"' in build
+    assert '--build-dir "$build_dir"' in build
+
+
+def test_guided_answers_go_to_an_ignored_copy_as_the_readme_says():
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert "samconfig.user.toml" in ignored
+    readme = (ROOT / "README.md").read_text()
+    assert "cp samconfig.toml samconfig.user.toml" in readme
+    assert 'sam deploy --guided --config-file "$PWD/samconfig.user.toml"' in readme
+
+
 def test_the_local_endpoint_adds_only_the_emulator_target():
-    assert pipeline.deploy_parameters("dev", [], "https://127.0.0.1:4566") == overrides("dev") | {
+    assert deploy_parameters("dev", [], "https://127.0.0.1:4566") == overrides("dev") | {
         "DeployTarget": "local-emulator"
     }
-    assert pipeline.deploy_parameters("dev", ["DeployTarget=aws"], "https://x")["DeployTarget"] == "aws"
+    assert deploy_parameters("dev", ["DeployTarget=aws"], "https://x")["DeployTarget"] == "aws"
 
 
 def test_every_output_the_pipeline_reads_is_exported_by_a_stack():
     exported = set(root()["Outputs"]) | set(load("infrastructure/bootstrap.yaml")["Outputs"])
-    code = (ROOT / "infrastructure/scripts/pipeline.py").read_text() + (ROOT / "infrastructure/scripts/deploy.sh").read_text()
+    code = "".join(p.read_text() for p in sorted((ROOT / "infrastructure/scripts/pipeline").glob("*.py")))
     read = set(re.findall(r"""\["outputs"\]\["(\w+)"\]""", code))
     assert read, "the pattern finds the pipeline's reads"
     assert read <= exported, read - exported
