@@ -1,5 +1,6 @@
 """End-to-end fixtures: a ministack of the tests' own (its own port, its own
-stack), deployed with the very script behind `make local`, torn down after.
+stack), deployed with the very script behind `make local` (which deploys
+through the one pipeline, as `make deploy` does), torn down after.
 Resources are found from the stack's outputs, never by name."""
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Deployment:
     quickstart: str  # what `local.sh up` printed for the user
     session: boto3.Session
     openai_url: str = ""  # the OpenAI-compatible API's base URL (.../openai/v1)
+    outputs_file: Path | None = None  # what the pipeline wrote for this deployment
 
     def client(self, service: str) -> Any:
         return self.session.client(service, endpoint_url=self.endpoint, verify=self.ca_bundle)
@@ -153,6 +155,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, fake_providers: FakePro
             up.stdout,
             session,
             openai_url=info["openAiBaseUrl"],
+            outputs_file=outputs_file,
         )
     finally:
         subprocess.run(["bash", str(LOCAL), "down"], env=env, capture_output=True, text=True, timeout=60, check=False)

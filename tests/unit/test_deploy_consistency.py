@@ -66,7 +66,7 @@ def test_the_default_section_is_dev():
     assert SAMCONFIG["default"]["deploy"]["parameters"] == SAMCONFIG["dev"]["deploy"]["parameters"]
 
 
-@pytest.mark.parametrize("env", ("default", *ENVS))
+@pytest.mark.parametrize("env", ["default", *ENVS])
 def test_sam_deploy_with_a_config_env_deploys_the_built_template(env):
     """`sam deploy --config-env ENV` after `make build`: the template build.sh
     writes for AWS, the one the pipeline builds and packages (never template.yaml)."""
@@ -87,9 +87,7 @@ def test_guided_answers_go_to_an_ignored_copy_as_the_readme_says():
 
 
 def test_the_local_endpoint_adds_only_the_emulator_target():
-    assert deploy_parameters("dev", [], "https://127.0.0.1:4566") == overrides("dev") | {
-        "DeployTarget": "local-emulator"
-    }
+    assert deploy_parameters("dev", [], "https://127.0.0.1:4566") == overrides("dev") | {"DeployTarget": "local-emulator"}
     assert deploy_parameters("dev", ["DeployTarget=aws"], "https://x")["DeployTarget"] == "aws"
 
 
