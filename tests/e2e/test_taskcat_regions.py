@@ -21,8 +21,13 @@ from tests.templates import ROOT
 
 pytestmark = pytest.mark.e2e
 CONFIG = yaml.safe_load((ROOT / ".taskcat.yml").read_text())
-# s3://bucket/key (CodeUri), or https://host/bucket/key (TemplateURL, on an emulator its endpoint)
-S3_REFERENCE = re.compile(r"(?:s3://|https?://[^/\s'\"]+/)([a-z0-9][a-z0-9.-]+)/([^\s'\"]+)")
+
+
+def s3_references(text: str, endpoint: str) -> list[tuple[str, str]]:
+    """(bucket, key) of every S3 object a packaged template names: s3://bucket/key
+    (code) and path-style URLs (nested templates) at S3 or, here, at the emulator."""
+    host = rf"(?:s3://|{re.escape(endpoint)}/|https://s3[a-z0-9.-]*\.amazonaws\.com(?:\.cn)?/)"
+    return re.findall(host + r"([a-z0-9][a-z0-9.-]+)/([^\s'\"]+)", text)
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +42,12 @@ def packaged(deployment: Deployment) -> dict[str, tuple[Aws, str]]:
     return {r: (aws, regions.packaged_path(r).read_text()) for r, aws in sessions.items()}
 
 
-def test_every_scenario_region_has_a_template_whose_code_lives_in_that_region(packaged):
+def test_every_scenario_region_has_a_template_whose_code_lives_in_that_region(packaged, deployment):
     scenarios = regions.scenario_regions(CONFIG)
     assert {r for rs in scenarios.values() for r in rs} == set(packaged)
     assert len(packaged) >= 3, ".taskcat.yml runs in three regions"
     for region, (aws, text) in packaged.items():
-        references = S3_REFERENCE.findall(text)
+        references = s3_references(text, deployment.endpoint)
         assert len(references) >= 15, (region, "every function's code and every layer's template")
         s3 = aws.client("s3")
         for bucket, key in {(b, k) for b, k in references if "bootstrap" in b}:

@@ -89,5 +89,5 @@ def run(request: DeployRequest) -> int:
         checks.post_deploy(aws, info, seed_templates=request.seed, smoke_test=request.smoke)
         say(f"genstack {request.environment} is deployed in {region} (stack {stack})", "green")
     if request.dry_run:
-        say("dry run finished; nothing was changed", "green")
+        say(f"dry run finished; {stack} was not changed (its change set is deleted)", "green")
     return 0

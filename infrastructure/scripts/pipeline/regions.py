@@ -70,10 +70,9 @@ def run(profile: str | None, only: str | None = None) -> int:
     sessions = {region: Aws(region, profile) for region in regions}
     if subprocess.run([str(TASKCAT), "lint"], cwd=ROOT, capture_output=True, check=False).returncode != 0:
         raise PipelineError("taskcat lint failed; run .tools/taskcat/bin/taskcat lint for details")
-    built = artifacts.build("aws")
-    for aws in sessions.values():  # before anything is created: taskcat creates stacks in AWS
+    for aws in sessions.values():  # before anything is built or created: taskcat creates stacks in AWS
         aws.identity()
-    package_regions(sessions, built)
+    package_regions(sessions, artifacts.build("aws"))
     generated = WORK / ".taskcat.yml"
     generated.write_text(yaml.safe_dump(regional_config(config, only), sort_keys=False), encoding="utf-8")
     say(f"taskcat test run over {', '.join(regions)} ({generated.relative_to(ROOT)})")
