@@ -316,3 +316,45 @@ def test_the_entry_point_without_a_command_prints_its_usage_and_fails():
     assert done.returncode != 0
     assert "pipeline.sh deploy" in done.stderr
     assert "a command first" in done.stderr
+
+
+def test_a_release_in_several_regions_builds_once_and_deploys_each_region_from_its_own_bucket(monkeypatch, tmp_path):
+    """make deploy REGION="us-east-1 eu-west-1": one build; then per region its bootstrap
+    bucket, the package uploaded there, the stack from that package, its outputs file."""
+    calls: list[tuple] = []
+    monkeypatch.setattr(deploy, "record_to", lambda path: ROOT / ".deploy-logs" / "test.log")
+    monkeypatch.setattr(Aws, "identity", lambda self: {"arn": "arn:aws:iam::123456789012:user/ci", "account": "123456789012"})
+    monkeypatch.setattr(deploy, "CFN_LINT", Path(sys.executable))
+    monkeypatch.setattr(deploy.artifacts, "SAM", Path(sys.executable))
+    monkeypatch.setattr(deploy.artifacts, "build", lambda target: calls.append(("build", target)) or tmp_path / "built.yaml")
+    monkeypatch.setattr(deploy.artifacts, "bootstrap", lambda aws: f"artifacts-{aws.region}")
+
+    def package(aws, built, bucket, prefix, out):
+        calls.append(("package", aws.region, bucket, prefix))
+        return f"https://s3.{aws.region}.amazonaws.com/{bucket}/{prefix}/root.yaml"
+
+    def deploy_stack(cfn, stack_request, *, emulator):
+        calls.append(("stack", cfn.meta.region_name, stack_request.stack, stack_request.template_url))
+        return "UPDATE_COMPLETE"
+
+    def collect(aws, stack, environment):
+        return {"stackName": stack, "nested": {}, "region": aws.region}
+
+    monkeypatch.setattr(deploy.artifacts, "package", package)
+    monkeypatch.setattr(deploy, "deploy_stack", deploy_stack)
+    monkeypatch.setattr(deploy.outputs, "collect", collect)
+    monkeypatch.setattr(deploy.outputs, "write", lambda info, path: calls.append(("outputs", info["region"], path.name)))
+    monkeypatch.setattr(deploy.checks, "post_deploy", lambda aws, info, **_: calls.append(("checks", aws.region)))
+    monkeypatch.setattr(deploy.emulator, "compensate", lambda *_: pytest.fail("AWS gets no emulator step"))
+    assert deploy.run(request(regions=("us-east-1", "eu-west-1"), lint=False)) == 0
+    assert calls == [
+        ("build", "aws"),
+        ("package", "us-east-1", "artifacts-us-east-1", "genstack-dev"),
+        ("stack", "us-east-1", "genstack-dev", "https://s3.us-east-1.amazonaws.com/artifacts-us-east-1/genstack-dev/root.yaml"),
+        ("outputs", "us-east-1", "dev-us-east-1.json"),
+        ("checks", "us-east-1"),
+        ("package", "eu-west-1", "artifacts-eu-west-1", "genstack-dev"),
+        ("stack", "eu-west-1", "genstack-dev", "https://s3.eu-west-1.amazonaws.com/artifacts-eu-west-1/genstack-dev/root.yaml"),
+        ("outputs", "eu-west-1", "dev-eu-west-1.json"),
+        ("checks", "eu-west-1"),
+    ]
