@@ -7,7 +7,7 @@ published on the CloudFront distribution (`publish`, by the pipeline), where the
 allows the distribution's origin.
 
 Usage: python playground.py serve --api-url URL [--ca-bundle FILE] [--port 8321]
-(The pipeline publishes the page after a deploy: pipeline.py post-deploy.)
+(The pipeline publishes the page after a deploy: pipeline/checks.py.)
 """
 
 from __future__ import annotations
