@@ -137,7 +137,7 @@ deploy() {
 
 case "$cmd" in
   up)
-    bash "$GENSTACK_ROOT/infrastructure/scripts/install.sh" --tools ministack,sam
+    bash "$GENSTACK_ROOT/infrastructure/scripts/install.sh" --tools ministack  # pipeline.sh installs the rest
     mkdir -p "$state_dir"
     trust_emulator
     start_emulator

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from functools import cache
 from typing import Any
 
 import boto3
@@ -18,8 +19,10 @@ from .console import PipelineError
 MINISTACK_PY = ROOT / ".tools" / "ministack" / "bin" / "python"
 
 
+@cache
 def emulator_certificate() -> str | None:
-    """ministack's self-signed certificate (what `make local` trusts), if it is installed."""
+    """ministack's self-signed certificate (what `make local` trusts), if it is installed;
+    asked of its interpreter once per run, whatever the number of regions."""
     if not MINISTACK_PY.exists():
         return None
     code = "from ministack.core.tls import resolve_tls_material as r; print(r()[0])"
@@ -46,9 +49,6 @@ class Aws:
 
     def client(self, service: str) -> Any:
         return self.session.client(service, endpoint_url=self.endpoint, verify=self.ca_bundle or None)
-
-    def in_region(self, region: str) -> Aws:
-        return Aws(region, self.profile, self.endpoint, self.ca_bundle)
 
     def environment(self) -> dict[str, str]:
         """The environment for a tool run beside boto3 (sam package): the same

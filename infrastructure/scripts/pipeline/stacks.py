@@ -129,11 +129,10 @@ def deploy(cfn: Any, request: StackRequest, *, emulator: bool = False) -> str:
 
     status, reason = wait_change_set(cfn, change_set_id)
     if status == "FAILED":
+        discard()
         if "didn't contain changes" in reason or "No updates" in reason:
-            discard()
             say(f"{stack}: no changes; nothing to deploy", "green")
             return "NO_CHANGES"
-        discard()
         raise PipelineError(f"change set failed: {reason}")
     say(f"change set for {stack}:", "bold")
     changes = describe_changes(cfn, change_set_id)
