@@ -82,8 +82,8 @@ taskcat: ## taskcat regression in AWS: package in each scenario's region, taskca
 lock: install ## recompile backend/requirements*.txt from their .in files
 	@.tools/uv/bin/uv pip compile --quiet --universal --python-version 3.11 --no-header $(RUNTIME_PROVIDED) \
 		backend/requirements.in -o backend/requirements.txt
-	@.tools/uv/bin/uv pip compile --quiet --universal --python-version 3.11 --no-header backend/requirements-worker.in \
-		$(RUNTIME_PROVIDED) -c backend/requirements.txt -o backend/requirements-worker.txt
+	@.tools/uv/bin/uv pip compile --quiet --universal --python-version 3.11 --no-header backend/requirements-charts.in \
+		$(RUNTIME_PROVIDED) -o backend/requirements-charts.txt
 
 clean: ## remove build output and local-stack state (not the installed environments)
 	@rm -rf .aws-sam .local outputs .deploy-logs .pytest_cache .ruff_cache

@@ -42,8 +42,7 @@ import tempfile
 from pathlib import Path
 
 # The import, run by the target interpreter. Its environment is Lambda's as far
-# as the handlers read it at import (the X-Ray SDK takes its Lambda path when
-# LAMBDA_TASK_ROOT is set).
+# as the handlers read it at import (LAMBDA_TASK_ROOT and the function's name).
 TRACE = """
 import importlib, json, sys
 root, runtime, module = sys.argv[1:4]

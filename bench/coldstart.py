@@ -5,7 +5,9 @@ does): prints JSON with the seconds to import and initialise the handler module 
 create its clients, and the peak RSS after it; with --baseline, the same for
 importing boto3 and creating those clients only (the floor any Python function
 on boto3 pays); with --chart, also the peak RSS of then rendering a chart as the
-worker does.
+chart renderer function does. It also says whether what was imported came from
+bytecode (`bytecode`: the handler module and boto3's modules each have a .pyc
+for this interpreter), so that make bench compares like with like.
 
   python coldstart.py --package DIR --module generate.app --clients dynamodb,sqs [--baseline]
 
@@ -28,23 +30,24 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--package", required=True)
     parser.add_argument("--module", required=True)
-    parser.add_argument("--clients", required=True, help="comma-separated boto3 clients the function creates")
+    parser.add_argument("--clients", default="", help="comma-separated boto3 clients the function creates (none: no boto3)")
     parser.add_argument("--baseline", action="store_true", help="only boto3 and the clients, not the handler")
-    parser.add_argument("--chart", action="store_true", help="then render a chart as the worker does (vl-convert)")
+    parser.add_argument("--chart", action="store_true", help="then render a chart as the renderer does (vl-convert)")
     args = parser.parse_args()
     sys.path.insert(0, args.package)
     started = time.perf_counter()
-    if not args.baseline:
-        importlib.import_module(args.module)
-    import boto3
+    handler = None if args.baseline else importlib.import_module(args.module)
+    services = [s for s in args.clients.split(",") if s]
+    if services:
+        import boto3
 
-    for service in args.clients.split(","):
-        if service == "dynamodb":
-            boto3.resource("dynamodb").Table("t")
-        else:
-            boto3.client(service)
+        for service in services:
+            if service == "dynamodb":
+                boto3.resource("dynamodb").Table("t")
+            else:
+                boto3.client(service)
     elapsed = time.perf_counter() - started
-    result = {"seconds": elapsed, "rssMb": peak_rss_mb()}
+    result = {"seconds": elapsed, "rssMb": peak_rss_mb(), "bytecode": bytecode(handler)}
     if args.chart:
         result["chartRssMb"] = render_chart()
     print(json.dumps(result))
@@ -63,15 +66,32 @@ CHART = {
 
 
 def render_chart() -> float:
-    """What a chart job's render holds at its peak: the worker's own memory
-    and its render process's, which Lambda counts together."""
-    from shared.providers.chart import SandboxedRenderer
+    """What a chart's render holds at its peak: the renderer function's own
+    memory and its render process's, which Lambda counts together."""
+    from chart_renderer.app import handler, renderer
 
-    renderer = SandboxedRenderer()
-    png, _ = renderer.render(CHART)
-    if not png:
-        raise RuntimeError("the chart rendered to nothing")
+    answer = handler({"spec": CHART, "limits": {"maxSide": 2000, "maxSvgBytes": 8 * 1024 * 1024, "scale": 2}}, None)
+    if not answer.get("ok"):
+        raise RuntimeError(f"the chart did not render: {answer}")
     return peak_rss_mb() + renderer.last_peak_mb
+
+
+def bytecode(handler: object) -> dict[str, bool]:
+    """Whether the handler module and boto3's modules (when imported) were
+    loaded from bytecode: a .pyc for this interpreter beside their source, or
+    instead of it."""
+
+    def compiled(module: object) -> bool:
+        cached = getattr(module, "__cached__", None)
+        origin = getattr(module, "__file__", "") or ""
+        return origin.endswith(".pyc") or bool(cached and Path(cached).is_file())
+
+    found = {}
+    if handler is not None:
+        found["handler"] = compiled(handler)
+    if "botocore.client" in sys.modules:
+        found["boto3"] = all(compiled(sys.modules[m]) for m in ("boto3", "botocore.client", "botocore.session"))
+    return found
 
 
 def function_rss(stack: str, functions: Iterable[str]) -> dict[str, float]:

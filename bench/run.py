@@ -3,7 +3,8 @@ to docs/performance.md.
 
   cold start     import + init of each handler (its clients included) in a fresh
                  interpreter, as a ratio to importing boto3 and creating the same
-                 clients; median of --runs runs (coldstart.py)
+                 clients, both from bytecode, by the same interpreter, in
+                 alternated runs; median of --runs runs, at least 9 (coldstart.py)
   memory         peak RSS after init, and the memory setting the template gives
   package size   each function's AWS package, zipped and unzipped
   fan-out        a job of N = 1, 4, 8 models at simulated latency L: wall / L, and the overhead
@@ -14,7 +15,7 @@ to docs/performance.md.
   overhead       what API Gateway, Lambda, SQS, DynamoDB, S3 and CloudFront cost
                  for a typical job, as a share of its model cost (prices.json)
 
-Usage: python bench/run.py [--runs 7] [--skip-local] [--out docs/performance.md]
+Usage: python bench/run.py [--runs 9] [--skip-local] [--out docs/performance.md]
 """
 
 from __future__ import annotations
@@ -57,10 +58,10 @@ FUNCTIONS = {
     "DeadLetterFunction": ("worker.dead_letter", "dynamodb"),
     "SweeperFunction": ("worker.sweeper", "dynamodb,sqs"),
     "OpenAiFunction": ("openai_api.app", "dynamodb,bedrock-runtime"),
+    "ChartRendererFunction": ("chart_renderer.app", ""),  # no boto3: no baseline to compare with
 }
 LAMBDA_ENV = {
-    # As in Lambda: Tracer on (it imports the X-Ray SDK and patches boto3), and
-    # LAMBDA_TASK_ROOT set per function below (the X-Ray SDK's Lambda path).
+    # As in Lambda, with LAMBDA_TASK_ROOT set per function below.
     "AWS_LAMBDA_FUNCTION_NAME": "bench",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "bench",
@@ -71,30 +72,43 @@ LAMBDA_ENV = {
 }
 
 
+MIN_RUNS = 9
+
+
 def coldstart(runs: int) -> list[dict]:
+    """Each function's init and its baseline's, in alternated runs (which goes
+    first alternates too, so that a drift of the machine falls on both), by
+    the emulator's interpreter; refused unless both came from bytecode."""
     rows = []
     python = str(MINISTACK_PY)  # the emulator's interpreter: boto3 as the runtime provides it
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | LAMBDA_ENV
     memory = template_memory()
     for function, (module, clients) in FUNCTIONS.items():
         samples: dict[bool, list[dict]] = {False: [], True: []}
-        for _ in range(runs):
-            for baseline in (True, False):  # interleaved: both see the same machine noise
+        kinds = (True, False) if clients else (False,)
+        for run in range(max(runs, MIN_RUNS)):
+            for baseline in kinds if run % 2 == 0 else kinds[::-1]:
                 command = [python, str(ROOT / "bench" / "coldstart.py"), "--package", str(LOCAL_BUILD / function)]
                 command += ["--module", module, "--clients", clients] + (["--baseline"] if baseline else [])
-                if function == "WorkerFunction" and not baseline:
-                    command.append("--chart")  # after the timing: the peak of a chart job's rendering
+                if function == "ChartRendererFunction":
+                    command.append("--chart")  # after the timing: the peak of a chart's rendering
                 task_root = {"LAMBDA_TASK_ROOT": str(LOCAL_BUILD / function)}
                 done = subprocess.run(command, env=env | task_root, capture_output=True, text=True, check=True, timeout=120)
-                samples[baseline].append(json.loads(done.stdout.strip().splitlines()[-1]))
+                sample = json.loads(done.stdout.strip().splitlines()[-1])
+                if not all(sample["bytecode"].values()):
+                    raise SystemExit(
+                        f"{function}: imported without bytecode ({sample['bytecode']}): like is not compared with like. "
+                        "Rebuild (make build) and reinstall the emulator's environment (rm -rf .tools/ministack; make install)."
+                    )
+                samples[baseline].append(sample)
         handler = statistics.median(s["seconds"] for s in samples[False])
-        floor = statistics.median(s["seconds"] for s in samples[True])
+        floor = statistics.median(s["seconds"] for s in samples[True]) if clients else None
         rows.append(
             {
                 "function": function,
                 "initMs": handler * 1000,
-                "baselineMs": floor * 1000,
-                "ratio": handler / floor,
+                "baselineMs": floor * 1000 if floor else None,
+                "ratio": handler / floor if floor else None,
                 "rssMb": statistics.median(s["rssMb"] for s in samples[False]),
                 "chartRssMb": statistics.median(s.get("chartRssMb", 0) for s in samples[False]) or None,
                 "memoryMb": memory[function],
@@ -103,10 +117,34 @@ def coldstart(runs: int) -> list[dict]:
     return rows
 
 
+def environment() -> dict:
+    """What the cold starts were measured with, printed beside them."""
+    probe = (
+        "import sys, platform, importlib.util, botocore, boto3; "
+        "print(sys.version.split()[0], platform.machine(), boto3.__version__, botocore.__version__, "
+        "bool(botocore.__cached__) and __import__('os').path.isfile(botocore.__cached__))"
+    )
+    version, machine, boto3_version, botocore_version, compiled = subprocess.run(
+        [str(MINISTACK_PY), "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
+    return {
+        "interpreter": f"{MINISTACK_PY.relative_to(ROOT)} (Python {version}, {machine})",
+        "cpu": f"{cpu}, {os.cpu_count()} CPUs",
+        "boto3": f"boto3 {boto3_version}, botocore {botocore_version}, bytecode {'yes' if compiled == 'True' else 'NO'}",
+        "loadBefore": os.getloadavg()[0],
+        "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE", "(unset)"),
+    }
+
+
 def template_memory() -> dict[str, int]:
+    """Each function's memory in prod: its own MemorySize, or the mapping's."""
     template = load("template.yaml")
     prod = template["Mappings"]["EnvironmentConfig"]["prod"]
-    return {f: prod["WorkerMemorySize"] if f == "WorkerFunction" else prod["ApiMemorySize"] for f in FUNCTIONS}
+    own = {f: template["Resources"][f]["Properties"].get("MemorySize") for f in FUNCTIONS}
+    mapped = {f: prod["WorkerMemorySize"] if f == "WorkerFunction" else prod["ApiMemorySize"] for f in FUNCTIONS}
+    return {f: own[f] if isinstance(own[f], int) else mapped[f] for f in FUNCTIONS}
 
 
 def package_sizes() -> list[dict]:

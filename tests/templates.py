@@ -22,6 +22,7 @@ FUNCTIONS = frozenset(
         "SweeperFunction",
         "OpenAiFunction",
         "AuthorizerFunction",
+        "ChartRendererFunction",
     }
 )
 

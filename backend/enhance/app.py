@@ -14,16 +14,16 @@ from shared.api import caller_id, make_resolver, resolve
 from shared.jobs import utc_now
 from shared.limits import InFlightSlots
 from shared.metrics import record_model_usage
-from shared.models import EnhanceRequest, ensure_prompt_fits
+from shared.models import EnhanceRequest, build, ensure_prompt_fits
 from shared.providers import ConverseTextProvider
 from shared.providers.guardrail import GuardrailCheck
 from shared.registry import spec_for
 from shared.settings import get_settings
 
 logger = Logger()
-tracer = clients.tracer()  # X-Ray
 metrics = Metrics()
 app = make_resolver(metrics, cors_origins=get_settings().cors_allowed_origins)
+build(EnhanceRequest)  # the one route's body, at init
 
 
 def enhance_provider(settings: Any) -> Any:
@@ -66,7 +66,6 @@ def enhance(request: EnhanceRequest) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)  # responses may hold prompts and outputs
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)

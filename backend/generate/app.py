@@ -16,16 +16,16 @@ from generate.service import cancel_job, delete_job, submit_job
 from shared import clients
 from shared.api import caller_id, make_resolver, resolve
 from shared.jobs import JobRepository, utc_now
-from shared.models import GenerateRequest
+from shared.models import GenerateRequest, build
 from shared.outputs import OutputLinks
 from shared.prompt_language import render
 from shared.settings import get_settings
 from shared.templates import TemplateStore
 
 logger = Logger()
-tracer = clients.tracer()  # X-Ray
 metrics = Metrics()
 app = make_resolver(metrics, cors_origins=get_settings().cors_allowed_origins)
+build(GenerateRequest)  # POST /generate's body, at init
 
 
 def accept(request: GenerateRequest, owner: str) -> dict[str, Any]:
@@ -102,7 +102,6 @@ def delete(job_id: str) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)  # responses may hold prompts and outputs
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)

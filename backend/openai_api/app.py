@@ -42,6 +42,7 @@ from shared.errors import GenstackError, ModelUnavailable
 from shared.jobs import utc_now
 from shared.limits import InFlightSlots
 from shared.metrics import record_model_usage
+from shared.models import build
 from shared.outputs import OutputLinks
 from shared.providers import ConverseTextProvider, InvokeImageProvider, Provider
 from shared.providers.guardrail import GuardrailCheck
@@ -49,9 +50,9 @@ from shared.registry import ModelSpec
 from shared.settings import get_settings
 
 logger = Logger()
-tracer = clients.tracer()  # X-Ray
 metrics = Metrics()
 app = APIGatewayRestResolver(enable_validation=True, response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR)
+build(ChatCompletionRequest)  # the main route's body, at init; the images route's at its first request
 
 # genstack's error codes as OpenAI's (HTTP status, type, code); whether the
 # SDK may retry on its own is decided by the status below.
@@ -285,7 +286,6 @@ def _refusal(status: int, message: str, code: str) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)  # responses hold prompts and outputs
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     body = event.get("body")

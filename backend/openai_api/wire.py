@@ -35,7 +35,8 @@ Text = Annotated[str, Field(max_length=200_000)]  # the prompt limit (MAX_PROMPT
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # Validators are built at first use (shared.models.build: the handler builds the chat request's at init).
+    model_config = ConfigDict(defer_build=True, extra="forbid", allow_inf_nan=False)
 
 
 class TextPart(_Strict):

@@ -24,7 +24,6 @@ from shared.settings import get_settings
 from shared.templates import TemplateStore
 
 logger = Logger()
-tracer = clients.tracer()  # X-Ray
 metrics = Metrics()
 app = make_resolver(metrics, cors_origins=get_settings().cors_allowed_origins)
 
@@ -89,7 +88,6 @@ def delete_template(template_id: str) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)  # responses may hold prompts and outputs
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)

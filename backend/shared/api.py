@@ -20,7 +20,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from shared.errors import GenstackError, MissingApiKey
 from shared.identity import key_hash_owner
-from shared.models import GenerationParameters
 
 logger = Logger(child=True)
 
@@ -56,6 +55,8 @@ def describe_validation_errors(errors: list[dict[str, Any]]) -> tuple[str, list[
         elif kind == "missing":
             msg = "is required"
         elif kind == "extra_forbidden" and len(loc) > 1 and loc[0] in ("parameters", "modelParameters"):
+            from shared.models import GenerationParameters  # only here: functions without it skip building it
+
             names = ", ".join(f.alias or n for n, f in GenerationParameters.model_fields.items())
             msg = f"is not a generation parameter (they are: {names}; each model takes some of them)"
         elif kind == "extra_forbidden":

@@ -8,7 +8,6 @@ from functools import cache, lru_cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Tracer
 from botocore.config import Config
 
 from shared.budgets import KeyProfiles
@@ -31,6 +30,14 @@ SDK_PROFILES = {
 # /enhance's one Bedrock call, within API Gateway's 29 s: no retry, 2 + 20 = 22 s.
 BEDROCK_SYNC_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=2, read_timeout=20)
 BEDROCK_WORKER_CONNECT_SECONDS = 5
+# The worker's invocations of the chart renderer function: it answers within
+# its Timeout (template.yaml, CHART_RENDERER_TIMEOUT_SECONDS), so the read
+# waits that long and a little more. Two attempts: botocore retries a throttled
+# or unreachable invoke; a render that failed is an answer, never retried.
+CHART_RENDERER_TIMEOUT_SECONDS = 30
+CHART_RENDERER_CONFIG = Config(
+    retries={"total_max_attempts": 2, "mode": "standard"}, connect_timeout=3, read_timeout=CHART_RENDERER_TIMEOUT_SECONDS + 5
+)
 
 
 def sdk_config() -> Config:
@@ -94,6 +101,12 @@ def bedrock_runtime_within(read_timeout: int) -> Any:
 
 
 @lru_cache(maxsize=1)
+def lambda_client() -> Any:
+    """For the worker's chart renders (shared.providers.chart.LambdaRenderer)."""
+    return boto3.client("lambda", config=CHART_RENDERER_CONFIG)
+
+
+@lru_cache(maxsize=1)
 def secretsmanager() -> Any:
     return boto3.client("secretsmanager", config=sdk_config())
 
@@ -148,12 +161,3 @@ def key_profiles() -> KeyProfiles:
     """Each key's tier and budget, cached in this execution environment (one per environment)."""
     settings = get_settings()
     return KeyProfiles(dynamodb_table(settings.budget_table), tier_budgets=settings.tier_budgets())
-
-
-def tracer() -> Tracer:
-    """The function's X-Ray tracer: the handler and every call these clients
-    make, as subsegments of the function's trace; off outside Lambda (tests,
-    scripts). It patches boto3 only, not its default of every library the X-Ray
-    SDK knows (sqlite3 among them): nothing else here makes a call worth a
-    subsegment, and patching them costs each cold start about 10 ms (make bench)."""
-    return Tracer(patch_modules=("boto3",))

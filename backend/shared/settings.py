@@ -53,6 +53,9 @@ class Settings:
     # deployment overrides the registry's (a proxy; the tests' fake server).
     provider_secrets: tuple[tuple[str, str], ...] = ()
     provider_base_urls: tuple[tuple[str, str], ...] = ()
+    # The chart renderer function the worker invokes, with its alias ("" in
+    # functions that draw no chart).
+    chart_renderer_function: str = ""
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ) -> Settings:
@@ -100,6 +103,7 @@ class Settings:
             guardrail_version=env.get("GUARDRAIL_VERSION", ""),
             provider_secrets=_pairs(env.get("PROVIDER_SECRETS", "")),
             provider_base_urls=_pairs(env.get("PROVIDER_BASE_URLS", "")),
+            chart_renderer_function=env.get("CHART_RENDERER_FUNCTION", ""),
         )
 
     def tier_budgets(self) -> dict[str, Decimal]:

@@ -23,7 +23,6 @@ from shared.settings import get_settings
 from shared.usage import usage_view
 
 logger = Logger()
-tracer = clients.tracer()  # X-Ray
 app = make_resolver(cors_origins=get_settings().cors_allowed_origins)
 
 
@@ -112,6 +111,5 @@ def health() -> dict[str, str]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)  # responses may hold prompts and outputs
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)

@@ -16,12 +16,12 @@ from shared import clients
 from shared.jobs import JobRepository
 from shared.metrics import record_model_usage
 from shared.providers import ChartProvider, ConverseTextProvider, InvokeImageProvider
+from shared.providers.chart import LambdaRenderer
 from shared.providers.guardrail import GuardrailCheck
 from shared.settings import get_settings
 from worker.service import JobRunner
 
 logger = Logger()
-tracer = clients.tracer()  # X-Ray
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -47,7 +47,11 @@ def runner(context: LambdaContext | None = None) -> JobRunner:
         providers={
             "converse": ConverseTextProvider(clients.bedrock_runtime()),
             "invoke-image": InvokeImageProvider(clients.bedrock_runtime()),
-            "chart": ChartProvider(ConverseTextProvider(clients.bedrock_runtime())),
+            # Charts render in the chart renderer function (vl-convert lives there).
+            "chart": ChartProvider(
+                ConverseTextProvider(clients.bedrock_runtime()),
+                renderer=LambdaRenderer(clients.lambda_client, settings.chart_renderer_function),
+            ),
             # OpenAI, Stability AI, Google: over HTTPS, with keys from Secrets Manager.
             **clients.external_providers(),
         },
@@ -60,7 +64,7 @@ def runner(context: LambdaContext | None = None) -> JobRunner:
 def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     """One job. Powertools passes the invocation's context (its remaining time)."""
     job_id = job_id_of(record)
-    tracer.put_annotation(key="jobId", value=job_id)  # find a job's trace by its id
+    logger.append_keys(jobId=job_id)  # every line of the job's run, beside its xray_trace_id
     outcome = runner(lambda_context).run(job_id)
     metrics.add_metric(name=f"Jobs{outcome.status.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ModelCalls", unit=MetricUnit.Count, value=outcome.ran_models)
@@ -72,7 +76,6 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)  # responses may hold prompts and outputs
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -23,7 +23,6 @@ from shared.settings import get_settings
 from worker.app import job_id_of
 
 logger = Logger()
-tracer = clients.tracer()  # X-Ray
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -51,7 +50,6 @@ def record_handler(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)  # responses may hold prompts and outputs
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -40,7 +40,6 @@ from shared.recovery import abandon
 from shared.settings import Settings, get_settings
 
 logger = Logger()
-tracer = clients.tracer()  # X-Ray
 metrics = Metrics()
 
 
@@ -102,7 +101,6 @@ def sweeper() -> Sweeper:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     actions = sweeper().sweep(utc_now())

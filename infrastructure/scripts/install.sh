@@ -34,7 +34,7 @@ if ! stamp_ok "$TOOLS/uv" "$UV_VERSION"; then
   stamp_set "$TOOLS/uv" "$UV_VERSION"
 fi
 
-# tool_env NAME PACKAGES...: a dedicated environment for one tool.
+# tool_env NAME [--compile-bytecode] PACKAGES...: a dedicated environment for one tool.
 tool_env() {
   local name="$1"; shift
   local dir="$TOOLS/$name" spec="$*"
@@ -52,13 +52,16 @@ if ! stamp_ok "$VENV" "$dev_spec"; then
   rm -rf "$VENV"
   "$UV" venv --quiet --python "$BASE_PY" "$VENV"
   VIRTUAL_ENV="$VENV" "$UV" pip install --quiet -r "$GENSTACK_ROOT/backend/requirements.txt" \
-    -r "$GENSTACK_ROOT/backend/requirements-worker.txt" -r "$GENSTACK_ROOT/requirements-dev.txt"
+    -r "$GENSTACK_ROOT/backend/requirements-charts.txt" -r "$GENSTACK_ROOT/requirements-dev.txt"
   stamp_set "$VENV" "$dev_spec"
 fi
 
 selected() { [[ "$want" == all || ",$want," == *",$1,"* ]]; }
 # boto3 beside ministack: the functions it runs import boto3 from its environment.
-selected ministack && tool_env ministack "ministack==$MINISTACK_VERSION" "aws-sam-translator==$SAM_TRANSLATOR_VERSION" boto3
+# With its bytecode, as the Lambda runtime's boto3 has it: this machine's
+# PYTHONDONTWRITEBYTECODE would otherwise have every function, and make bench's
+# boto3 baseline, compile boto3 from source at each start.
+selected ministack && tool_env ministack --compile-bytecode "ministack==$MINISTACK_VERSION" "aws-sam-translator==$SAM_TRANSLATOR_VERSION" boto3
 selected sam && tool_env sam "aws-sam-cli==$SAM_CLI_VERSION"
 selected checkov && tool_env checkov "checkov==$CHECKOV_VERSION"
 # taskcat imports pkg_resources, gone from setuptools 81.

@@ -22,7 +22,7 @@ SETTING_LABELS = {
     "AvailabilityZoneCount": "Availability Zones",
     "NatGateways": "NAT gateways: none, single or per-az",
     "ProviderNatGateways": "NAT gateways once a provider beyond Bedrock has a key (HTTPS egress)",
-    "InterfaceEndpoints": "interface endpoints (Bedrock runtime, SQS)",
+    "InterfaceEndpoints": "interface endpoints (Bedrock runtime, SQS, Lambda)",
     "FunctionsInVpc": "functions in private subnets",
     "EnableWaf": "WAF web ACL on the API",
     "RetainData": "tables, buckets and keys retained on delete; table deletion protection",

@@ -23,8 +23,9 @@ FUNCTIONS = {
 API_FUNCTIONS = ("GenerateFunction", "StatusFunction", "EnhanceFunction", "OpenAiFunction")
 # the API handlers: pydantic validates their input
 VALIDATING = {"generate", "status", "enhance", "prompt_templates", "openai_api"}
-# The /v1 authorizer: the standard library and its own module, nothing shared.
-STANDALONE = {"AuthorizerFunction"}
+# The /v1 authorizer (the standard library and its own module) and the chart
+# renderer (its own modules and vl-convert): nothing shared, no Powertools.
+STANDALONE = {"AuthorizerFunction", "ChartRendererFunction"}
 PACKAGED = {f: h for f, h in FUNCTIONS.items() if f not in STANDALONE}
 MINISTACK_PY = ROOT / ".tools" / "ministack" / "bin" / "python"
 PYTHON_313_MAGIC = (3571).to_bytes(2, "little") + b"\r\n"  # importlib.util.MAGIC_NUMBER of CPython 3.13
@@ -103,7 +104,9 @@ def test_aws_package_holds_its_code_and_target_wheels_only(function, handler):
     assert (path / "shared" / "registry.json").is_file()
     assert not (path / "boto3").exists()  # the Lambda runtime provides boto3
     assert not (path / "botocore").exists()
-    others = {"generate", "status", "enhance", "worker", "prompt_templates", "openai_api", "authorizer"} - {handler.split(".")[0]}
+    others = {"generate", "status", "enhance", "worker", "prompt_templates", "openai_api", "authorizer", "chart_renderer"} - {
+        handler.split(".")[0]
+    }
     assert not any((path / other).exists() for other in others), "another function's code was packaged"
     (binary,) = (path / "pydantic_core").glob("_pydantic_core.*.so")
     assert "cpython-313-aarch64-linux-gnu" in binary.name
@@ -131,21 +134,46 @@ def test_api_packages_stay_small(function):
     assert size <= 5 * 1024 * 1024, f"{function} is {size / 1e6:.1f} MB zipped"
 
 
-def test_only_the_worker_ships_the_chart_renderer():
-    assert (package("aws", "WorkerFunction") / "vl_convert").is_dir()
-    for function in (*API_FUNCTIONS, "DeadLetterFunction", "TemplatesFunction", "AuthorizerFunction"):
+def test_the_worker_package_carries_only_its_jobs_code():
+    """Text and image jobs never draw: vl-convert ships in the chart renderer alone."""
+    size = zipped_size(package("aws", "WorkerFunction"))
+    assert size < 10 * 1024 * 1024, f"WorkerFunction is {size / 1e6:.1f} MB zipped"
+
+
+def test_only_the_chart_renderer_ships_vl_convert():
+    assert (package("aws", "ChartRendererFunction") / "vl_convert").is_dir()
+    for function in sorted(EXPECTED_FUNCTIONS - {"ChartRendererFunction"}):
         assert not (package("aws", function) / "vl_convert").exists(), function
 
 
-def test_the_local_worker_package_renders_a_chart(tmp_path):
-    """In the worker's package alone (as Lambda runs it): its render process
-    finds vl-convert in the package, with nothing of this environment."""
+@pytest.mark.parametrize("target", ["local", "aws"])
+def test_the_chart_renderer_ships_its_modules_and_vl_convert_alone(target):
+    path = package(target, "ChartRendererFunction")
+    tops = {f.name for f in path.iterdir() if not f.name.endswith(".dist-info")}
+    assert tops == {"chart_renderer", "vl_convert"}
+    own = path / "chart_renderer"
+    assert {f.name for f in own.glob("*.py")} == {"__init__.py", "app.py", "render.py", "sandbox.py"}
+    tag = "cpython-313" if target == "aws" else "cpython-311"
+    assert (own / "__pycache__" / f"app.{tag}.pyc").is_file()  # its init, compiled by the runtime's Python
+    if target == "aws":  # the arm64 wheel: the ELF header's machine is AArch64 (183)
+        (binary,) = (path / "vl_convert").glob("*.so")
+        assert int.from_bytes(binary.read_bytes()[18:20], "little") == 183
+
+
+def test_the_local_chart_renderer_package_renders_a_chart(tmp_path):
+    """In the renderer's package alone (as Lambda runs it): its handler imports
+    nothing beyond the standard library, and its render process finds
+    vl-convert in the package, with nothing of this environment."""
     code = (
-        f"import sys; sys.path.insert(0, {str(package('local', 'WorkerFunction'))!r}); "
-        "from shared.providers.chart import SandboxedRenderer; "
-        "png, svg = SandboxedRenderer().render({'mark': 'bar', 'data': {'values': [{'a': 1}]}, "
-        "'encoding': {'y': {'field': 'a', 'type': 'quantitative'}}}); "
-        "assert png.startswith(b'\\x89PNG') and '<svg' in svg"
+        f"import sys; sys.path.insert(0, {str(package('local', 'ChartRendererFunction'))!r}); "
+        "import chart_renderer.app as m; "
+        "heavy = {'boto3', 'botocore', 'aws_lambda_powertools', 'shared', 'pydantic', 'vl_convert'}; "
+        "loaded = sorted(heavy & {n.split('.')[0] for n in sys.modules}); assert not loaded, loaded; "
+        "a = m.handler({'spec': {'mark': 'bar', 'data': {'values': [{'a': 1}]}, "
+        "'encoding': {'y': {'field': 'a', 'type': 'quantitative'}}}, "
+        "'limits': {'maxSide': 2000, 'maxSvgBytes': 8388608, 'scale': 2}}, None); "
+        "import base64, gzip; assert a['ok'], a; assert base64.b64decode(a['png']).startswith(b'\\x89PNG'); "
+        "assert b'<svg' in gzip.decompress(base64.b64decode(a['svgGzip']))"
     )
     result = subprocess.run([str(MINISTACK_PY), "-I", "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr

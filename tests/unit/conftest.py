@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.client import BaseClient
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
@@ -18,6 +19,9 @@ from pytest_socket import disable_socket
 
 from shared import clients
 from shared.settings import Settings, get_settings
+from tests.chart_renderer_function import ARN as RENDERER_ARN
+from tests.chart_renderer_function import RendererFunction
+from tests.moto_threads import atomic
 from tests.templates import ROOT, table_definition
 
 EVENTS = ROOT / "events"
@@ -85,7 +89,10 @@ class Aws:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    """moto's DynamoDB, S3 and SQS, with the Jobs table as database.yaml declares it."""
+    """moto's DynamoDB, S3 and SQS, with the Jobs table as database.yaml declares it.
+    Requests run one at a time, as each is atomic in DynamoDB (tests/moto_threads.py):
+    the worker's model threads once crashed moto's transaction copy."""
+    monkeypatch.setattr(BaseClient, "_make_api_call", atomic(BaseClient._make_api_call))
     with mock_aws():
         dynamodb = boto3.resource("dynamodb")
         table = dynamodb.create_table(TableName="jobs", **table_definition("JobsTable"))
@@ -129,6 +136,17 @@ def stub_bedrock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], St
     for stubber in stubbers:
         stubber.assert_no_pending_responses()
         stubber.deactivate()
+
+
+@pytest.fixture
+def renderer_function(monkeypatch: pytest.MonkeyPatch) -> RendererFunction:
+    """The worker's Lambda client, reaching the chart renderer function's real
+    handler (tests/chart_renderer_function.py), named in its settings."""
+    function = RendererFunction()
+    monkeypatch.setenv("CHART_RENDERER_FUNCTION", RENDERER_ARN)
+    monkeypatch.setattr(clients, "lambda_client", lambda: function)
+    get_settings.cache_clear()
+    return function
 
 
 @pytest.fixture

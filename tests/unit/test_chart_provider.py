@@ -1,9 +1,12 @@
 """Charts: a text model's Vega-Lite spec, parsed, checked against the bounds,
-validated and rendered to PNG and SVG by the real vl-convert in its render
-process, repaired once; and spec bombs, refused or killed."""
+validated and rendered to PNG and SVG by the chart renderer function (its real
+handler, run in this process where Lambda would run it, and the real
+vl-convert in its render process), repaired once; and spec bombs, refused or
+killed. The worker's Invoke request is checked against Lambda's API model."""
 
 from __future__ import annotations
 
+import io
 import json
 import resource
 import subprocess
@@ -11,22 +14,27 @@ import time
 
 import boto3
 import pytest
+from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
+import chart_renderer.app
+from chart_renderer.sandbox import RENDER_SECONDS, SandboxedRenderer
 from shared.providers import ChartProvider, ConverseTextProvider, Generation, ModelCallError
 from shared.providers.chart import (
     MAX_ROWS,
     MAX_SPEC_BYTES,
     MAX_VIEWS,
-    RENDER_SECONDS,
+    RENDER_LIMITS,
     REPAIR_QUOTE_BYTES,
     SYSTEM,
     InvalidSpec,
+    LambdaRenderer,
     RenderFailed,
-    SandboxedRenderer,
     chart_request,
     parse_spec,
 )
+from tests.chart_renderer_function import ARN as RENDERER
+from tests.chart_renderer_function import RendererFunction, payload
 
 MODEL = "amazon.nova-lite-v1:0"
 SPEC = {
@@ -36,6 +44,14 @@ SPEC = {
     "mark": "bar",
     "encoding": {"x": {"field": "month", "type": "nominal"}, "y": {"field": "sales", "type": "quantitative"}},
 }
+
+
+def renderer() -> LambdaRenderer:
+    return LambdaRenderer(RendererFunction, RENDERER)
+
+
+def charts(text) -> ChartProvider:
+    return ChartProvider(text, renderer=renderer())
 
 
 class ScriptedText:
@@ -54,7 +70,7 @@ class ScriptedText:
 
 def test_a_valid_spec_renders_to_png_and_svg_with_the_spec_kept():
     text = ScriptedText("```json\n" + json.dumps(SPEC) + "\n```")
-    generation = ChartProvider(text).generate(MODEL, "Monthly sales", max_tokens=1000)
+    generation = charts(text).generate(MODEL, "Monthly sales", max_tokens=1000)
     assert generation.content.startswith(b"\x89PNG")
     assert generation.content_type == "image/png"
     files = {ext: (ctype, body) for ext, ctype, body in generation.attachments}
@@ -66,7 +82,7 @@ def test_a_valid_spec_renders_to_png_and_svg_with_the_spec_kept():
 
 def test_an_invalid_reply_is_repaired_once_with_the_reason():
     text = ScriptedText("Sure! Here is your chart.", json.dumps(SPEC))
-    generation = ChartProvider(text).generate(MODEL, "Monthly sales", max_tokens=1000)
+    generation = charts(text).generate(MODEL, "Monthly sales", max_tokens=1000)
     assert generation.content.startswith(b"\x89PNG")
     assert len(text.prompts) == 2
     assert "Sure! Here is your chart." in text.prompts[1]
@@ -77,7 +93,7 @@ def test_an_invalid_reply_is_repaired_once_with_the_reason():
 def test_a_reply_still_invalid_after_the_repair_fails_with_its_tokens():
     text = ScriptedText('{"mark": "bar", "encoding": {"x": {"field": "a", "type": "wrong"}}}', "still not a chart")
     with pytest.raises(ModelCallError) as raised:
-        ChartProvider(text).generate(MODEL, "Monthly sales", max_tokens=1000)
+        charts(text).generate(MODEL, "Monthly sales", max_tokens=1000)
     assert raised.value.code == "InvalidChartSpec"
     assert not raised.value.retryable
     assert "no JSON object" in raised.value.message
@@ -123,7 +139,7 @@ def test_the_chart_request_goes_through_converse_with_the_chart_system_prompt():
                 "inferenceConfig": {"maxTokens": 1000, "temperature": 0.7},
             },
         )
-        generation = ChartProvider(ConverseTextProvider(client)).generate(MODEL, "Monthly sales", max_tokens=1000)
+        generation = charts(ConverseTextProvider(client)).generate(MODEL, "Monthly sales", max_tokens=1000)
     assert generation.input_tokens == 300
 
 
@@ -230,23 +246,24 @@ def test_render_bombs_are_stopped_in_the_render_process(name):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.monotonic()
     with pytest.raises(error, match=reason):
-        SandboxedRenderer().render(spec)
+        renderer().render(spec)
     assert time.monotonic() - started < RENDER_SECONDS
     # The test process (as the worker) did not grow: the child took the memory.
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50 * 1024
 
 
-def test_a_render_that_runs_out_of_time_is_killed():
+def test_a_render_that_runs_out_of_time_is_killed(monkeypatch):
     slow = point(MAX_ROWS)  # within the bounds, about 2 s to render
+    monkeypatch.setattr(chart_renderer.app, "renderer", SandboxedRenderer(seconds=0.5))
     with pytest.raises(RenderFailed, match=r"longer than 0\.5 s"):
-        SandboxedRenderer(seconds=0.5).render(slow)
+        renderer().render(slow)
 
 
 def test_a_chart_model_whose_spec_explodes_fails_with_the_reason_and_its_tokens():
     bomb = json.dumps(RENDER_BOMBS["an expression that builds a huge array"][0])
     text = ScriptedText(bomb)  # no repair: a spec that passed every check but could not render is not retried
     with pytest.raises(ModelCallError) as raised:
-        ChartProvider(text).generate(MODEL, "a chart", max_tokens=1000)
+        charts(text).generate(MODEL, "a chart", max_tokens=1000)
     assert raised.value.code == "ChartRenderFailed"
     assert "MB to render" in raised.value.public
     assert (raised.value.input_tokens, raised.value.output_tokens) == (100, 50)
@@ -255,7 +272,7 @@ def test_a_chart_model_whose_spec_explodes_fails_with_the_reason_and_its_tokens(
 
 def test_a_spec_over_the_bounds_is_repaired_with_the_bound_named():
     text = ScriptedText(json.dumps(point(MAX_ROWS + 1)), json.dumps(SPEC))
-    generation = ChartProvider(text).generate(MODEL, "a chart", max_tokens=1000)
+    generation = charts(text).generate(MODEL, "a chart", max_tokens=1000)
     assert generation.content.startswith(b"\x89PNG")
     assert f"at most {MAX_ROWS}" in text.prompts[1]
     assert len(text.prompts[1]) < len("a chart") + REPAIR_QUOTE_BYTES + 1000  # the quoted reply is cut
@@ -272,7 +289,7 @@ def test_the_render_process_gets_no_credentials(monkeypatch, tmp_path):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(subprocess, "Popen", spy)
-    SandboxedRenderer().render(SPEC)
+    renderer().render(SPEC)
     assert set(seen) == {"PYTHONPATH", "PATH", "LANG"}
 
 
@@ -283,3 +300,112 @@ def test_a_facet_of_few_distinct_values_over_many_rows_passes_the_static_check()
         "spec": {"mark": "point"},
     }
     assert parse_spec(json.dumps(spec)) == spec
+
+
+# ------------------------------------------------------ the renderer function
+# The worker's side of it: the Invoke request as Lambda's API model defines it,
+# and Lambda's own failures (the function's timeout or memory) as reasons.
+
+
+def lambda_client():
+    return boto3.client("lambda", region_name="us-east-1")
+
+
+def test_the_worker_invokes_the_renderer_with_the_spec_and_its_limits_and_waits():
+    answer = chart_renderer.app.handler({"spec": SPEC, "limits": RENDER_LIMITS}, None)
+    client = lambda_client()
+    with Stubber(client) as stubber:
+        stubber.add_response(
+            "invoke",
+            {"StatusCode": 200, "Payload": payload(answer)},
+            expected_params={
+                "FunctionName": RENDERER,
+                "InvocationType": "RequestResponse",
+                "Payload": json.dumps({"spec": SPEC, "limits": RENDER_LIMITS}, separators=(",", ":")).encode(),
+            },
+        )
+        png, svg = LambdaRenderer(lambda: client, RENDERER).render(SPEC)
+    assert png.startswith(b"\x89PNG")
+    assert svg.startswith("<svg")
+    assert "Sales" in svg
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        ({"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out after 30.00 seconds"}, "Task timed out"),
+        ({"errorType": "Runtime.OutOfMemory", "errorMessage": "Runtime exited with error: signal: killed"}, "OutOfMemory"),
+        ({"errorMessage": "Response payload size exceeded maximum allowed payload size (6291556 bytes)."}, "payload size"),
+    ],
+)
+def test_lambdas_own_failure_of_the_renderer_fails_the_chart_with_its_reason(error, reason):
+    client = lambda_client()
+    with Stubber(client) as stubber:
+        stubber.add_response("invoke", {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": payload(error)})
+        text = ScriptedText(json.dumps(SPEC))
+        with pytest.raises(ModelCallError) as raised:
+            ChartProvider(text, renderer=LambdaRenderer(lambda: client, RENDERER)).generate(MODEL, "a chart", max_tokens=1000)
+    assert raised.value.code == "ChartRenderFailed"
+    assert reason in raised.value.public
+    assert "the chart renderer failed" in raised.value.public
+    assert (raised.value.input_tokens, raised.value.output_tokens) == (100, 50)  # the model's call is still charged
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b"not json", b"[1, 2]", json.dumps({"ok": True, "png": "@@", "svgGzip": "bm90IGd6aXA="}).encode(), b'{"ok": false}'],
+)
+def test_an_unreadable_answer_fails_the_render_not_the_worker(answer):
+    client = lambda_client()
+    with Stubber(client) as stubber:
+        stubber.add_response("invoke", {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(answer), len(answer))})
+        with pytest.raises(RenderFailed, match="chart renderer"):
+            LambdaRenderer(lambda: client, RENDERER).render(SPEC)
+
+
+@pytest.mark.parametrize(
+    ("code", "status"), [("TooManyRequestsException", 429), ("ResourceNotFoundException", 404), ("AccessDeniedException", 403)]
+)
+def test_a_renderer_lambda_refuses_to_invoke_fails_the_chart_with_the_reason(code, status):
+    client = lambda_client()
+    with Stubber(client) as stubber:
+        stubber.add_client_error("invoke", service_error_code=code, http_status_code=status)
+        with pytest.raises(RenderFailed, match=f"could not be invoked.*{code}"):
+            LambdaRenderer(lambda: client, RENDERER).render(SPEC)
+
+
+def test_without_a_renderer_configured_a_chart_fails_with_the_reason_and_no_call():
+    def no_client():
+        raise AssertionError("no Lambda client without a renderer")
+
+    with pytest.raises(RenderFailed, match="CHART_RENDERER_FUNCTION"):
+        LambdaRenderer(no_client, "").render(SPEC)
+
+
+def test_text_and_image_jobs_never_create_the_lambda_client():
+    created = []
+    LambdaRenderer(lambda: created.append(1), RENDERER)
+    assert created == []
+
+
+@pytest.mark.parametrize(
+    ("event", "key", "reason"),
+    [
+        ({}, "invalid", "no spec object"),
+        ({"spec": [1], "limits": RENDER_LIMITS}, "invalid", "no spec object"),
+        ({"spec": SPEC}, "failed", "limits must give"),
+        ({"spec": SPEC, "limits": {**RENDER_LIMITS, "scale": "2"}}, "failed", "limits must give"),
+        ("a string", "invalid", "no spec object"),
+    ],
+)
+def test_the_renderer_refuses_a_malformed_request_with_the_reason(event, key, reason):
+    answer = chart_renderer.app.handler(event, None)
+    assert answer["ok"] is False
+    assert reason in answer[key]
+
+
+def test_the_renderer_refuses_an_answer_lambda_could_not_return(monkeypatch):
+    monkeypatch.setattr(chart_renderer.app, "MAX_ANSWER_BYTES", 1000)
+    answer = chart_renderer.app.handler({"spec": SPEC, "limits": RENDER_LIMITS}, None)
+    assert answer["ok"] is False
+    assert "more than a renderer answer holds" in answer["failed"]

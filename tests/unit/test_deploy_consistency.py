@@ -11,9 +11,8 @@ import tomllib
 import pytest
 import yaml
 
-# The handlers, imported at collection like every handler test's: their Tracer
-# opens the X-Ray SDK's UDP emitter socket at import (Lambda's init), which
-# pytest-socket refuses once a test runs. openapi.py reads their routes.
+# The handlers, imported at collection like every handler test's (before
+# pytest-socket refuses sockets). openapi.py reads their routes.
 import enhance.app  # noqa: F401
 import generate.app  # noqa: F401
 import prompt_templates.app  # noqa: F401

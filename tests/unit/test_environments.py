@@ -74,8 +74,9 @@ def test_aws_apis_are_reached_through_endpoints_not_nat(name):
     interface = {k: v for k, v in endpoints.items() if v["VpcEndpointType"] == "Interface"}
     if CONFIG[name]["FunctionsInVpc"] == "true":
         # Every AWS API the functions call: DynamoDB and S3 (gateway), Bedrock
-        # runtime and SQS (interface). Logs and X-Ray go through the Lambda service.
-        assert set(interface) == {"bedrock-runtime", "sqs"}
+        # runtime, SQS and Lambda (the worker invokes the chart renderer)
+        # (interface). Logs and X-Ray go through the Lambda service.
+        assert set(interface) == {"bedrock-runtime", "sqs", "lambda"}
         for props in interface.values():
             assert props["PrivateDnsEnabled"] is True
             assert len(props["SubnetIds"]) == CONFIG[name]["AvailabilityZoneCount"]
@@ -143,8 +144,8 @@ def test_tables_use_a_customer_managed_key_in_prod(name):
     if cmk:
         (statement,) = iam.props("TablesKeyAccess")["PolicyDocument"]["Statement"]
         assert statement["Condition"] == {"StringEquals": {"kms:ViaService": "dynamodb.us-east-1.amazonaws.com"}}
-        # Every function but the authorizer, which reads no table.
-        assert len(iam.props("TablesKeyAccess")["Roles"]) == len(FUNCTIONS) - 1
+        # Every function but the authorizer and the chart renderer, which read no table.
+        assert len(iam.props("TablesKeyAccess")["Roles"]) == len(FUNCTIONS) - 2
     else:
         assert "TablesKeyAccess" not in iam.resources
 
@@ -201,7 +202,8 @@ def test_memory_concurrency_tracing_and_log_retention_follow_the_environment(nam
     row = CONFIG[name]
     for logical_id, fn in rendered.of_type("AWS::Serverless::Function").items():
         props = fn["Properties"]
-        expected = {"WorkerFunction": row["WorkerMemorySize"], "AuthorizerFunction": 128}.get(logical_id, row["ApiMemorySize"])
+        fixed = {"AuthorizerFunction": 128, "ChartRendererFunction": 1024}
+        expected = {"WorkerFunction": row["WorkerMemorySize"], **fixed}.get(logical_id, row["ApiMemorySize"])
         assert props["MemorySize"] == expected, logical_id
         assert props["Tracing"] == "Active", logical_id
         assert props["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"] == row["LogLevel"]

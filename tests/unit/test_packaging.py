@@ -23,7 +23,7 @@ VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 def build_targets() -> dict[str, tuple[str, str]]:
     """Function -> (the folder it copies, the handler module precompile imports), from backend/Makefile."""
     makefile = (ROOT / "backend" / "Makefile").read_text()
-    found = re.findall(r"^build-(\w+):\n\t\$\(call (?:vendor|standalone),([\w]+),([\w.]+)", makefile, flags=re.MULTILINE)
+    found = re.findall(r"^build-(\w+):\n\t\$\(call (?:vendor|standalone|charts),([\w]+),([\w.]+)", makefile, flags=re.MULTILINE)
     return {function: (folder, module) for function, folder, module in found}
 
 

@@ -492,7 +492,7 @@ def test_a_chart_repair_is_its_own_paid_call_even_when_it_stays_invalid(aws, set
     assert job["costUsd"] == Decimal("0.0000108") == Decimal(str(month_spent(aws)))
 
 
-def test_a_chart_spec_bomb_fails_its_model_not_the_delivery(aws, settings, stub_bedrock):
+def test_a_chart_spec_bomb_fails_its_model_not_the_delivery(aws, settings, stub_bedrock, renderer_function):
     """Bedrock (a Stubber: the real Converse shapes) answers a chart job with a
     spec that passes every static bound and explodes inside Vega. The render
     process is killed; the model's result is FAILED with the reason, its
@@ -524,3 +524,4 @@ def test_a_chart_spec_bomb_fails_its_model_not_the_delivery(aws, settings, stub_
     assert "MB to render" in result["error"]["message"]
     assert "ChartRenderFailed" in job["error"]
     assert Decimal(str(result["costUsd"])) > 0  # the spec's tokens were paid for
+    assert renderer_function.invocations == 1  # rendered by the chart renderer function, not in the worker

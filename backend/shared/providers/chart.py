@@ -1,27 +1,27 @@
 """Charts: a text model writes a Vega-Lite spec of the user's prompt (and the
 request's inline data); the reply is parsed and checked against the bounds
-below, then validated and rendered to SVG and PNG in a child process that is
-killed if it outgrows its memory or time (SandboxedRenderer); an unusable spec
-is repaired once by the same model.
+below, then validated and rendered to SVG and PNG by the chart renderer
+function (LambdaRenderer, chart_renderer.app), which kills a render that
+outgrows its memory or time; an unusable spec is repaired once by the same
+model.
 
-Rendering uses vl-convert (about 80 MB installed), in the child process only,
-so it ships in the worker's package alone and never grows the worker's own
-memory: a bad spec fails its model, not the whole delivery."""
+Rendering uses vl-convert (about 80 MB installed), in that function only: the
+worker's package stays small for the text and image jobs that never draw, and
+what evaluates a model's spec runs with no AWS permissions. A bad spec fails
+its model, not the whole delivery."""
 
 from __future__ import annotations
 
 import base64
+import binascii
+import gzip
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
-import threading
-import time
-from dataclasses import dataclass
-from pathlib import Path
+import zlib
+from collections.abc import Callable
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.providers.base import Generation, ModelCallError, Provider
 
@@ -51,9 +51,9 @@ MAX_VIEWS = 50  # marks in layers, concatenations and repeats
 MAX_DEPTH = 40  # nesting of the spec's JSON
 MAX_SVG_BYTES = 8 * 1024 * 1024
 PNG_SCALE = 2
-# The render process: resident memory and time before it is killed.
-RENDER_MEMORY_MB = int(os.environ.get("CHART_RENDER_MEMORY_MB", "300"))
-RENDER_SECONDS = float(os.environ.get("CHART_RENDER_SECONDS", "20"))
+# What the renderer is told to keep to (the function holds its own memory and
+# time limits: chart_renderer.sandbox).
+RENDER_LIMITS = {"maxSide": MAX_SIDE, "maxSvgBytes": MAX_SVG_BYTES, "scale": PNG_SCALE}
 # How much of a first answer (and of the reason it failed) the repair request
 # quotes, in UTF-8 bytes: enough to correct a spec, and a bound on what the
 # repair call is sent, so its worst case is known before the first call
@@ -201,84 +201,60 @@ def parse_spec(reply: str) -> dict[str, Any]:
     return spec
 
 
-def _rss_mb(pid: int) -> float:
+def read_answer(answer: Any) -> tuple[bytes, str]:
+    """PNG and SVG from the renderer's answer (chart_renderer.app), or its reason
+    as InvalidSpec (the model may repair the spec) or RenderFailed."""
+    if not isinstance(answer, dict):
+        raise RenderFailed("the chart renderer gave no answer")
+    if not answer.get("ok"):
+        if isinstance(answer.get("invalid"), str):
+            raise InvalidSpec(answer["invalid"])
+        raise RenderFailed(str(answer.get("failed") or "the chart renderer gave no reason"))
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError):
-        pass
-    return 0.0
+        return base64.b64decode(answer["png"]), gzip.decompress(base64.b64decode(answer["svgGzip"])).decode("utf-8")
+    except (KeyError, TypeError, binascii.Error, OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+        raise RenderFailed(f"the chart renderer's answer is unreadable ({exc.__class__.__name__})") from None
 
 
-@dataclass
-class SandboxedRenderer:
-    """Validates and renders a spec in a child process (chart_render.py): one
-    at a time per worker (each may use RENDER_MEMORY_MB), killed when its
-    resident memory passes that or it runs past RENDER_SECONDS. The child gets
-    no AWS credentials and may not fetch anything."""
+class LambdaRenderer:
+    """Validates and renders a spec in the chart renderer function, invoked
+    and waited for. `client` makes the Lambda client, at the first chart only
+    (text and image jobs never create it); `function` is the renderer's name
+    or ARN with its alias. Lambda's own failures (the function's timeout or
+    memory, an answer over 6 MB) end as RenderFailed with Lambda's reason."""
 
-    memory_mb: int = RENDER_MEMORY_MB
-    seconds: float = RENDER_SECONDS
-    poll_seconds: float = 0.01
-    last_peak_mb: float = 0.0  # the last render process's largest resident memory seen (make bench reads it)
-
-    _one_at_a_time = threading.Lock()
+    def __init__(self, client: Callable[[], Any], function: str) -> None:
+        self._client = client
+        self._function = function
 
     def render(self, spec: dict[str, Any]) -> tuple[bytes, str]:
-        with self._one_at_a_time:
-            return self._render(spec)
-
-    def _render(self, spec: dict[str, Any]) -> tuple[bytes, str]:
-        limits = {"cpuSeconds": max(1, int(self.seconds)), "maxSvgBytes": MAX_SVG_BYTES, "maxSide": MAX_SIDE, "scale": PNG_SCALE}
-        # The package's own directories, so the child finds vl_convert as the
-        # worker does; nothing else of the worker's environment.
-        path = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
-        env = {"PYTHONPATH": path, "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
-        script = Path(__file__).with_name("chart_render.py")
-        child = subprocess.Popen(  # noqa: S603 - the interpreter running us, on our own script
-            [sys.executable, "-s", str(script), json.dumps(limits)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
-        peak: list[float] = [0.0]
-        over: list[bool] = [False]
-
-        def watch() -> None:
-            while child.poll() is None:
-                rss = _rss_mb(child.pid)
-                peak[0] = max(peak[0], rss)
-                if rss > self.memory_mb:
-                    over[0] = True
-                    child.kill()
-                    return
-                time.sleep(self.poll_seconds)
-
-        watcher = threading.Thread(target=watch, name="chart-render-watch", daemon=True)
-        watcher.start()
+        if not self._function:
+            raise RenderFailed("no chart renderer is configured (CHART_RENDERER_FUNCTION)")
         try:
-            out, err = child.communicate(json.dumps(spec).encode("utf-8"), timeout=self.seconds)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.communicate()
-            raise RenderFailed(f"the chart took longer than {self.seconds:g} s to render") from None
-        finally:
-            watcher.join(timeout=1)
-            self.last_peak_mb = peak[0]
-        if over[0]:
-            raise RenderFailed(
-                f"the chart needed more than {self.memory_mb} MB to render; aggregate the data or simplify the spec"
+            response = self._client().invoke(
+                FunctionName=self._function,
+                InvocationType="RequestResponse",
+                Payload=json.dumps({"spec": spec, "limits": RENDER_LIMITS}, separators=(",", ":")).encode("utf-8"),
             )
-        if child.returncode != 0:
-            if child.returncode in (-signal.SIGXCPU, -signal.SIGKILL):  # the child's CPU limit (soft, then hard)
-                raise RenderFailed(f"the chart took longer than {self.seconds:g} s to render")
-            raise RenderFailed(f"the chart renderer failed (exit {child.returncode}): {err.decode(errors='replace')[-300:]}")
-        answer = json.loads(out)
-        if not answer.get("ok"):
-            raise InvalidSpec(answer.get("invalid", "the spec could not be rendered"))
-        return base64.b64decode(answer["png"]), answer["svg"]
+            payload = response["Payload"].read()
+        except (BotoCoreError, ClientError) as exc:  # throttled past its retries, unreachable, not allowed
+            raise RenderFailed(f"the chart renderer could not be invoked: {exc}"[:400]) from None
+        if response.get("FunctionError"):
+            raise RenderFailed(f"the chart renderer failed: {_lambda_error(payload)}")
+        try:
+            answer = json.loads(payload)
+        except ValueError:
+            raise RenderFailed("the chart renderer's answer is not JSON") from None
+        return read_answer(answer)
+
+
+def _lambda_error(payload: bytes) -> str:
+    """Lambda's error document ({"errorType", "errorMessage"}), in a sentence."""
+    try:
+        error = json.loads(payload)
+        return f"{error.get('errorType', 'error')}: {str(error.get('errorMessage', ''))[:300]}"
+    except (ValueError, AttributeError):
+        return payload[:300].decode("utf-8", errors="replace")
 
 
 class ChartProvider:
@@ -286,9 +262,9 @@ class ChartProvider:
     it is not usable. `call`, when given, makes each text call (the worker
     meters each one); by default the text provider is called directly."""
 
-    def __init__(self, text: Provider, renderer: Any | None = None) -> None:
+    def __init__(self, text: Provider, renderer: Any) -> None:
         self._text = text
-        self._renderer = renderer or SandboxedRenderer()
+        self._renderer = renderer  # LambdaRenderer: render(spec) -> (png, svg)
 
     def generate(
         self,

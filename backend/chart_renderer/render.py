@@ -1,7 +1,7 @@
 """Validates and renders one Vega-Lite spec, in a process of its own.
 
-Run as a script by shared.providers.chart.SandboxedRenderer (never imported by
-the worker): the spec arrives as JSON on stdin, the answer leaves as one JSON
+Run as a script by chart_renderer.sandbox.SandboxedRenderer (never imported by
+the function): the spec arrives as JSON on stdin, the answer leaves as one JSON
 object on stdout:
   {"ok": true, "png": <base64>, "svg": <text>}
   {"ok": false, "invalid": <why the spec is not usable>}   (the model may repair it)
@@ -11,7 +11,7 @@ stop. Nothing here reads the network (allowed_base_urls=[]) or AWS: the parent
 starts it without credentials.
 
 Standard library and vl_convert only, so that starting it costs an
-interpreter and vl_convert's import (about 60 ms), not the worker's modules."""
+interpreter and vl_convert's import (about 60 ms)."""
 
 from __future__ import annotations
 

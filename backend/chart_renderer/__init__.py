@@ -1,0 +1,1 @@
+"""The chart renderer function: Vega-Lite spec in, PNG and SVG out (app.handler)."""
