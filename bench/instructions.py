@@ -30,7 +30,9 @@ def count(python: str, coldstart: Path, package: Path, module: str, clients: str
         command += ["--package", str(package), "--module", module, "--clients", clients]
         command += ["--baseline"] if baseline else []
         run_env = env | {"LAMBDA_TASK_ROOT": str(package), "PYTHONHASHSEED": "0"}
-        done = subprocess.run(command, env=run_env, capture_output=True, text=True, check=True, timeout=600)
+        done = subprocess.run(command, env=run_env, capture_output=True, text=True, check=False, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"{module} under callgrind exited {done.returncode}: {done.stderr[-1500:]}")
     found = REFS.search(done.stderr)
     if not found:
         raise RuntimeError(f"callgrind printed no count: {done.stderr[-500:]}")

@@ -3,8 +3,8 @@ to docs/performance.md.
 
   cold start     import + init of each handler (its clients included) in a fresh
                  interpreter, as a ratio to importing boto3 and creating the same
-                 clients, both from bytecode, by the same interpreter, in
-                 alternated runs; median of --runs runs, at least 9 (coldstart.py)
+                 clients: wall clock (alternated runs, medians of at least 9),
+                 instructions (callgrind) and where the imports go (cold.py)
   memory         peak RSS after init, and the memory setting the template gives
   package size   each function's AWS package, zipped and unzipped
   fan-out        a job of N = 1, 4, 8 models at simulated latency L: wall / L, and the overhead
@@ -15,7 +15,9 @@ to docs/performance.md.
   overhead       what API Gateway, Lambda, SQS, DynamoDB, S3 and CloudFront cost
                  for a typical job, as a share of its model cost (prices.json)
 
-Usage: python bench/run.py [--runs 9] [--skip-local] [--out docs/performance.md]
+Usage: python bench/run.py [--runs 9] [--skip-local] [--before DIR] [--out docs/performance.md]
+  --before DIR   also measure an earlier build's cold starts (e.g. a worktree's
+                 .aws-sam/local/build) in this run, and keep them in bench/before.json
 """
 
 from __future__ import annotations
@@ -40,102 +42,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "infrastructure" / "scripts"), str(ROOT / "bench")]
 
+import cold  # noqa: E402
 from coldstart import function_rss  # noqa: E402
 
 import cost  # noqa: E402
 from cfn_render import load  # noqa: E402
 
-MINISTACK_PY = ROOT / ".tools" / "ministack" / "bin" / "python"
 LOCAL_BUILD = ROOT / ".aws-sam" / "local" / "build"
 AWS_BUILD = ROOT / ".aws-sam" / "aws" / "build"
-FUNCTIONS = {
-    # function: (handler module, the clients it creates)
-    "GenerateFunction": ("generate.app", "dynamodb,sqs"),
-    "StatusFunction": ("status.app", "dynamodb"),
-    "EnhanceFunction": ("enhance.app", "dynamodb,bedrock-runtime"),
-    "TemplatesFunction": ("prompt_templates.app", "dynamodb"),
-    "WorkerFunction": ("worker.app", "dynamodb,s3,bedrock-runtime"),
-    "DeadLetterFunction": ("worker.dead_letter", "dynamodb"),
-    "SweeperFunction": ("worker.sweeper", "dynamodb,sqs"),
-    "OpenAiFunction": ("openai_api.app", "dynamodb,bedrock-runtime"),
-    "ChartRendererFunction": ("chart_renderer.app", ""),  # no boto3: no baseline to compare with
-}
-LAMBDA_ENV = {
-    # As in Lambda, with LAMBDA_TASK_ROOT set per function below.
-    "AWS_LAMBDA_FUNCTION_NAME": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "POWERTOOLS_SERVICE_NAME": "genstack",
-    "POWERTOOLS_METRICS_NAMESPACE": "genstack/bench",
-    "ENABLED_MODELS": "amazon.nova-micro-v1:0,amazon.nova-lite-v1:0",
-}
-
-
-MIN_RUNS = 9
-
-
-def coldstart(runs: int) -> list[dict]:
-    """Each function's init and its baseline's, in alternated runs (which goes
-    first alternates too, so that a drift of the machine falls on both), by
-    the emulator's interpreter; refused unless both came from bytecode."""
-    rows = []
-    python = str(MINISTACK_PY)  # the emulator's interpreter: boto3 as the runtime provides it
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | LAMBDA_ENV
-    memory = template_memory()
-    for function, (module, clients) in FUNCTIONS.items():
-        samples: dict[bool, list[dict]] = {False: [], True: []}
-        kinds = (True, False) if clients else (False,)
-        for run in range(max(runs, MIN_RUNS)):
-            for baseline in kinds if run % 2 == 0 else kinds[::-1]:
-                command = [python, str(ROOT / "bench" / "coldstart.py"), "--package", str(LOCAL_BUILD / function)]
-                command += ["--module", module, "--clients", clients] + (["--baseline"] if baseline else [])
-                if function == "ChartRendererFunction":
-                    command.append("--chart")  # after the timing: the peak of a chart's rendering
-                task_root = {"LAMBDA_TASK_ROOT": str(LOCAL_BUILD / function)}
-                done = subprocess.run(command, env=env | task_root, capture_output=True, text=True, check=True, timeout=120)
-                sample = json.loads(done.stdout.strip().splitlines()[-1])
-                if not all(sample["bytecode"].values()):
-                    raise SystemExit(
-                        f"{function}: imported without bytecode ({sample['bytecode']}): like is not compared with like. "
-                        "Rebuild (make build) and reinstall the emulator's environment (rm -rf .tools/ministack; make install)."
-                    )
-                samples[baseline].append(sample)
-        handler = statistics.median(s["seconds"] for s in samples[False])
-        floor = statistics.median(s["seconds"] for s in samples[True]) if clients else None
-        rows.append(
-            {
-                "function": function,
-                "initMs": handler * 1000,
-                "baselineMs": floor * 1000 if floor else None,
-                "ratio": handler / floor if floor else None,
-                "rssMb": statistics.median(s["rssMb"] for s in samples[False]),
-                "chartRssMb": statistics.median(s.get("chartRssMb", 0) for s in samples[False]) or None,
-                "memoryMb": memory[function],
-            }
-        )
-    return rows
-
-
-def environment() -> dict:
-    """What the cold starts were measured with, printed beside them."""
-    probe = (
-        "import sys, platform, importlib.util, botocore, boto3; "
-        "print(sys.version.split()[0], platform.machine(), boto3.__version__, botocore.__version__, "
-        "bool(botocore.__cached__) and __import__('os').path.isfile(botocore.__cached__))"
-    )
-    version, machine, boto3_version, botocore_version, compiled = subprocess.run(
-        [str(MINISTACK_PY), "-c", probe], capture_output=True, text=True, check=True
-    ).stdout.split()
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
-    return {
-        "interpreter": f"{MINISTACK_PY.relative_to(ROOT)} (Python {version}, {machine})",
-        "cpu": f"{cpu}, {os.cpu_count()} CPUs",
-        "boto3": f"boto3 {boto3_version}, botocore {botocore_version}, bytecode {'yes' if compiled == 'True' else 'NO'}",
-        "loadBefore": os.getloadavg()[0],
-        "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE", "(unset)"),
-    }
+FUNCTIONS = cold.FUNCTIONS
 
 
 def template_memory() -> dict[str, int]:
@@ -247,13 +162,18 @@ def overhead() -> list[dict]:
     prices = json.loads((ROOT / "infrastructure" / "prices.json").read_text())["perUse"]
     registry = {m["id"]: m for m in json.loads((ROOT / "backend/shared/registry.json").read_text())["models"]}
     polls, worker_seconds, tokens_in, tokens_out, output_kb = 5, 3.0, 500, 500, 2
+    # A chart adds a render: one invocation of the chart renderer (1024 MB) of
+    # about a second, and three objects (PNG, SVG, the spec) instead of one.
+    render_gb_seconds, chart_files = 1.024 * 1.0, 3
     rows = []
-    for label, models in (
-        ("2 small text models", ["amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0"]),
-        ("2 mid text models", ["anthropic.claude-3-5-haiku-20241022-v1:0", "amazon.nova-pro-v1:0"]),
-        ("1 image model", ["amazon.nova-canvas-v1:0"]),
+    for label, models, chart in (
+        ("2 small text models", ["amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0"], False),
+        ("2 mid text models", ["anthropic.claude-3-5-haiku-20241022-v1:0", "amazon.nova-pro-v1:0"], False),
+        ("1 image model", ["amazon.nova-canvas-v1:0"], False),
+        ("1 chart (a small text model)", ["amazon.nova-lite-v1:0"], True),
     ):
         n = len(models)
+        files = n * (chart_files if chart else 1)
         model_cost = sum(
             registry[m].get("perImage", 0)
             or (registry[m]["inputPer1k"] * tokens_in + registry[m]["outputPer1k"] * tokens_out) / 1000
@@ -262,13 +182,15 @@ def overhead() -> list[dict]:
         requests = 1 + polls  # POST /generate, then GET /status polls
         api = requests * prices["apiGatewayRestPerMillion"] / 1e6
         gb_seconds = 0.256 * 0.1 + polls * 0.256 * 0.05 + 0.512 * worker_seconds  # generate, status, worker
-        lam = gb_seconds * prices["lambdaArmGbSecond"] + (requests + 1) * prices["lambdaPerMillionRequests"] / 1e6
+        gb_seconds += n * render_gb_seconds if chart else 0
+        invocations = requests + 1 + (n if chart else 0)
+        lam = gb_seconds * prices["lambdaArmGbSecond"] + invocations * prices["lambdaPerMillionRequests"] / 1e6
         sqs = 3 * prices["sqsPerMillionRequests"] / 1e6  # send, receive, delete
         writes, reads = 4 + 3 * n, polls + 2  # job put/claim/finish + ledger; per model: result, cost record, settle
         ddb = writes * prices["dynamodbPerMillionWriteUnits"] / 1e6 + reads * prices["dynamodbPerMillionReadUnits"] / 1e6
-        s3 = n * prices["s3PutPer1000"] / 1000 + n * prices["s3GetPer1000"] / 1000
+        s3 = files * prices["s3PutPer1000"] / 1000 + files * prices["s3GetPer1000"] / 1000
         # Outputs are read straight from S3 through their presigned links (one GET each, above).
-        delivery = n * (output_kb / 1e6) * prices["s3DataTransferOutPerGb"]
+        delivery = files * (output_kb / 1e6) * prices["s3DataTransferOutPerGb"]
         platform_cost = api + lam + sqs + ddb + s3 + delivery
         rows.append({"job": label, "modelUsd": model_cost, "platformUsd": platform_cost, "share": platform_cost / model_cost})
     return rows
@@ -281,36 +203,11 @@ def render(data: dict) -> str:
         f"Generated by `make bench` on {data['date']}: {data['machine']}; medians of {data['runs']} runs.",
         "Ratios are measured within one run so that machine noise cancels out.",
         "",
-        "## Cold start, memory and package size",
-        "",
-        "Init is the import of the handler module plus creating its clients, in a fresh interpreter, as in Lambda.",
-        "The baseline imports boto3 and creates the same clients (what any Python function on boto3 pays).",
-        "Measured on the local build, which carries bytecode as the AWS build does (backend/precompile.py),",
-        "compiled for this interpreter, with Lambda's LAMBDA_TASK_ROOT set.",
-        "Goal: ratio 1.20 or less.",
-        "Package: the AWS build (Python 3.13, arm64).",
-        "Goal: API functions 5 MB or less zipped; limits are 50 MB zipped, 250 MB unzipped.",
-        "",
-        "Peak RSS in use: the function's process in the local stack after the benchmark's jobs and requests",
-        "(the dead-letter function runs only when a job fails for good), and for the worker, a chart job's",
-        "rendering in a fresh interpreter. The memory setting is prod's; Lambda gives CPU in proportion to it.",
-        "",
-        "| function | init (ms) | baseline (ms) | ratio | peak RSS after init (MB) | peak RSS in use (MB) "
-        "| memory setting (MB) | zipped (MB) | unzipped (MB) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     sizes = {row["function"]: row for row in data["packages"]}
     in_use = (data.get("local") or {}).get("rssMb", {})
-    for row in data["coldstart"]:
-        size = sizes[row["function"]]
-        used = f"{in_use[row['function']]:.0f}" if row["function"] in in_use else "n/a"
-        if row.get("chartRssMb"):
-            used += f" (chart job: {row['chartRssMb']:.0f})"
-        lines.append(
-            f"| {row['function']} | {row['initMs']:.0f} | {row['baselineMs']:.0f} | {row['ratio']:.2f} | {row['rssMb']:.0f} | "
-            f"{used} | {row['memoryMb']} | {size['zippedMb']:.2f} | {size['unzippedMb']:.1f} |"
-        )
-    lines += ["", *memory_choice(data["coldstart"], in_use)]
+    lines += cold.section(data["coldstart"], data["before"], sizes, in_use, template_memory(), data["environment"])
+    lines += ["", *memory_choice(data["coldstart"], in_use, template_memory())]
     lines += [
         "",
         "## Fan-out",
@@ -355,7 +252,7 @@ def render(data: dict) -> str:
         "What API Gateway, Lambda, SQS, DynamoDB, S3 and CloudFront cost for one job, next to its model cost.",
         "Published prices: `infrastructure/prices.json`.",
         "The job: 500 input and 500 output tokens per text model, 5 status polls,",
-        "a 3 s worker run at 512 MB, 2 KB outputs fetched once.",
+        "a 3 s worker run at 512 MB, 2 KB outputs fetched once; a chart adds a 1 s render at 1024 MB and two more files.",
         "",
         "| job | model cost | platform cost | platform / model |",
         "|---|---:|---:|---:|",
@@ -371,34 +268,37 @@ def render(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def memory_choice(rows: list[dict], in_use: dict[str, float]) -> list[str]:
+def memory_choice(rows: dict[str, dict], in_use: dict[str, float], memory: dict[str, int]) -> list[str]:
     """Why the templates' memory settings follow from the measured peaks."""
-    api = [r for r in rows if r["function"] != "WorkerFunction"]
-    worker = next(r for r in rows if r["function"] == "WorkerFunction")
-    api_peak = max([r["rssMb"] for r in api] + [in_use.get(r["function"], 0) for r in api])
-    worker_peak = max(worker["rssMb"], in_use.get("WorkerFunction", 0), worker.get("chartRssMb") or 0)
+    api = [f for f in rows if f in cold.API]
+    api_peak = max([rows[f]["rssMb"] for f in api] + [in_use.get(f, 0) for f in api])
+    worker_peak = max(rows["WorkerFunction"]["rssMb"], in_use.get("WorkerFunction", 0))
+    chart_peak = rows["ChartRendererFunction"].get("chartRssMb") or 0
     return [
         f"The settings leave room above the peaks: the API functions peak at {api_peak:.0f} MB and get "
-        f"{api[0]['memoryMb']} MB, not 128,",
+        f"{memory[api[0]]} MB, not 128,",
         "because Lambda's CPU share is proportional to memory and init is CPU-bound (128 MB would halve it);",
-        f"the worker peaks at {worker_peak:.0f} MB rendering a chart and gets {worker['memoryMb']} MB "
-        "for larger charts, image outputs",
-        "held in memory before upload, and its model threads.",
+        f"the worker peaks at {worker_peak:.0f} MB and gets {memory['WorkerFunction']} MB for image outputs held in memory",
+        f"before upload and its model threads; the chart renderer peaks at {chart_peak:.0f} MB drawing a chart",
+        f"and gets {memory['ChartRendererFunction']} MB (its render process may use 300 MB; more CPU ends a render sooner).",
     ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=cold.MIN_RUNS)
     parser.add_argument("--skip-local", action="store_true", help="leave out the local-stack measures")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument("--before", type=Path, help="an earlier build's .aws-sam/local/build, measured in this run")
     args = parser.parse_args(argv)
     started = time.monotonic()
     data = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-        "runs": args.runs,
-        "coldstart": coldstart(args.runs),
+        "runs": max(args.runs, cold.MIN_RUNS),
+        "environment": cold.environment(),
+        "coldstart": cold.measure(LOCAL_BUILD, args.runs),
+        "before": cold.measure_before(args.before, args.runs) if args.before else cold.saved_before(),
         "packages": package_sizes(),
         "fanout": fanout(min(args.runs, 5)),
         "local": None if args.skip_local else local_stack(jobs=20, requests=200, concurrency=4),

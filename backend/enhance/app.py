@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # while this module loads: on again at its end (shared.gc_init)
+
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -11,6 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from enhance.service import LEASE_SECONDS, enhance_prompt
 from shared import clients
 from shared.api import caller_id, make_resolver, resolve
+from shared.gc_init import loaded
 from shared.jobs import utc_now
 from shared.limits import InFlightSlots
 from shared.metrics import record_model_usage
@@ -69,3 +74,6 @@ def enhance(request: EnhanceRequest) -> dict[str, Any]:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)
+
+
+loaded()  # init's objects frozen, the collector on again (shared.gc_init)

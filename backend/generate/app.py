@@ -4,6 +4,10 @@ DELETE /jobs/{jobId}: delete a job, its outputs (every version) and its record."
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # while this module loads: on again at its end (shared.gc_init)
+
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -15,6 +19,7 @@ from generate.idempotency import idempotency_key, idempotent_submission
 from generate.service import cancel_job, delete_job, submit_job
 from shared import clients
 from shared.api import caller_id, make_resolver, resolve
+from shared.gc_init import loaded
 from shared.jobs import JobRepository, utc_now
 from shared.models import GenerateRequest, build
 from shared.outputs import OutputLinks
@@ -105,3 +110,6 @@ def delete(job_id: str) -> dict[str, Any]:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)
+
+
+loaded()  # init's objects frozen, the collector on again (shared.gc_init)

@@ -8,6 +8,10 @@ SDKs obey instead of retrying 5xx and 429 on their own."""
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # while this module loads: on again at its end (shared.gc_init)
+
 import json
 import re
 from functools import cache
@@ -39,6 +43,7 @@ from openai_api.wire import (
 from shared import clients
 from shared.api import MAX_BODY_BYTES, body_too_large, caller_id, describe_validation_errors, not_json
 from shared.errors import GenstackError, ModelUnavailable
+from shared.gc_init import loaded
 from shared.jobs import utc_now
 from shared.limits import InFlightSlots
 from shared.metrics import record_model_usage
@@ -298,3 +303,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if body and content_type and not content_type.startswith("application/json"):
         return _refusal(415, not_json(content_type), "unsupported_media_type")
     return app.resolve(event, context)
+
+
+loaded()  # init's objects frozen, the collector on again (shared.gc_init)

@@ -9,6 +9,10 @@ DELETE /templates/{templateId}        delete one of the caller's templates, ever
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # while this module loads: on again at its end (shared.gc_init)
+
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools import Logger, Metrics
@@ -18,6 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import clients
 from shared.api import caller_id, make_resolver, resolve
+from shared.gc_init import loaded
 from shared.jobs import utc_now
 from shared.models import CreateTemplateRequest, OwnerId, ShareTemplateRequest, check_template_id
 from shared.settings import get_settings
@@ -91,3 +96,6 @@ def delete_template(template_id: str) -> dict[str, Any]:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)
+
+
+loaded()  # init's objects frozen, the collector on again (shared.gc_init)

@@ -5,6 +5,10 @@ GET /health: liveness."""
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # while this module loads: on again at its end (shared.gc_init)
+
 import base64
 import binascii
 import json
@@ -17,6 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared import clients
 from shared.api import caller_id, make_resolver, resolve
 from shared.errors import InvalidRequest
+from shared.gc_init import loaded
 from shared.jobs import JobRepository, listing_view, public_view, utc_now
 from shared.outputs import OutputLinks
 from shared.settings import get_settings
@@ -113,3 +118,6 @@ def health() -> dict[str, str]:
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)
+
+
+loaded()  # init's objects frozen, the collector on again (shared.gc_init)

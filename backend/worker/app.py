@@ -3,6 +3,10 @@ reported so that one failing message does not redeliver the others."""
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # while this module loads: on again at its end (shared.gc_init)
+
 import json
 from typing import Any
 
@@ -13,6 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import clients
+from shared.gc_init import loaded
 from shared.jobs import JobRepository
 from shared.metrics import record_model_usage
 from shared.providers import ChartProvider, ConverseTextProvider, InvokeImageProvider
@@ -79,3 +84,6 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+
+
+loaded()  # init's objects frozen, the collector on again (shared.gc_init)

@@ -7,6 +7,10 @@ JobsDeadLettered, which has its own alarm)."""
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # while this module loads: on again at its end (shared.gc_init)
+
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -17,6 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import clients
 from shared.costs import CallLedger
+from shared.gc_init import loaded
 from shared.jobs import JobRepository, utc_now
 from shared.recovery import abandon
 from shared.settings import get_settings
@@ -53,3 +58,6 @@ def record_handler(record: SQSRecord) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+
+
+loaded()  # init's objects frozen, the collector on again (shared.gc_init)

@@ -22,6 +22,10 @@ so two sweeps at once, or a sweep racing a worker, do no harm."""
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # while this module loads: on again at its end (shared.gc_init)
+
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -34,6 +38,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import clients
 from shared.costs import CallLedger
+from shared.gc_init import loaded
 from shared.job_status import JobStatus
 from shared.jobs import MAX_CLAIMS, JobRepository, utc_now
 from shared.recovery import abandon
@@ -113,3 +118,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="SweeperRecoveries", unit=MetricUnit.Count, value=failed + charged)
     logger.info("sweep done", extra=dict(actions))
     return {"jobsRequeued": requeued, "jobsFailed": failed, "reservationsCharged": charged}
+
+
+loaded()  # init's objects frozen, the collector on again (shared.gc_init)

@@ -101,6 +101,16 @@ def wait_for_job(deployment: Deployment, job_id: str, *, key: str | None = "defa
         time.sleep(0.5)
 
 
+def fetch(deployment: Deployment, url: str) -> tuple[int, bytes]:
+    """GET a result link as a browser would: no key, no AWS credentials."""
+    tls = ssl.create_default_context(cafile=deployment.ca_bundle)
+    try:
+        with urllib.request.urlopen(url, timeout=30, context=tls) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
 E2E_MODELS = ("amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0", "amazon.nova-canvas-v1:0", "stability.stable-diffusion-xl-v1")
 # Models beyond Bedrock (tests/e2e/test_providers.py): OpenAI and Google with
 # secrets the stack creates, answered by a fake provider server on this host;

@@ -4,7 +4,9 @@ emulator's Secrets Manager (template parameter ProviderBaseUrls points the
 providers here). It answers in each API's published shape (the unit tests pin
 those shapes: tests/unit/test_external_providers.py) with fixed token counts,
 so the test knows to the last decimal what each call must cost, and it
-refuses a wrong key as the real APIs do (401)."""
+refuses a wrong key as the real APIs do (401). Asked for a chart (the
+worker's Vega-Lite system prompt), OpenAI's answer is a bar chart spec of the
+request's data, which the stack's chart renderer function then draws."""
 
 from __future__ import annotations
 
@@ -18,6 +20,19 @@ OPENAI_KEY = "sk-e2e-openai-0123456789"
 GOOGLE_KEY = "AIza-e2e-google-0123456789"
 OPENAI_USAGE = (21, 9)  # prompt_tokens, completion_tokens of every chat answer
 GEMINI_USAGE = (17, 5)  # promptTokenCount, candidatesTokenCount
+
+
+def chart_spec(request: str) -> str:
+    """A bar chart of the records the chart request carries (shared.providers.chart.chart_request)."""
+    records = json.loads(request.split("The data, as JSON records:\n", 1)[1])
+    category, value = list(records[0])[:2]
+    spec = {
+        "title": "e2e chart",
+        "data": {"values": records},
+        "mark": "bar",
+        "encoding": {"x": {"field": category, "type": "nominal"}, "y": {"field": value, "type": "quantitative"}},
+    }
+    return json.dumps(spec)
 
 
 class FakeProviders:
@@ -44,6 +59,8 @@ class FakeProviders:
                             },
                         )
                     last = body["messages"][-1]["content"]
+                    if any("Vega-Lite" in m["content"] for m in body["messages"] if m["role"] == "system"):
+                        last = chart_spec(last)
                     return self._json(
                         200,
                         {
@@ -58,7 +75,7 @@ class FakeProviders:
                                     "logprobs": None,
                                     "message": {
                                         "role": "assistant",
-                                        "content": f"openai:{last[:24]}",
+                                        "content": last if last.startswith("{") else f"openai:{last[:24]}",
                                         "refusal": None,
                                         "annotations": [],
                                     },

@@ -11,16 +11,13 @@ passed, that S3 refuses it."""
 from __future__ import annotations
 
 import json
-import ssl
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
 from bench.coldstart import function_rss
 
-from tests.e2e.conftest import LINK_SECONDS, call, new_key, wait_for_job
+from tests.e2e.conftest import LINK_SECONDS, call, fetch, new_key, wait_for_job
 from tests.templates import FUNCTIONS
 
 pytestmark = pytest.mark.e2e
@@ -29,16 +26,6 @@ MODEL = "amazon.nova-micro-v1:0"
 FAST = 2.0  # seconds: a refusal that takes longer than this was not "at once"
 MEMORY_MB = 256  # the API functions' memory setting in dev (EnvironmentConfig.ApiMemorySize)
 LINKS: dict[str, object] = {}
-
-
-def fetch(deployment, url: str) -> tuple[int, bytes]:
-    """GET a result link as a browser would: no key, no AWS credentials."""
-    tls = ssl.create_default_context(cafile=deployment.ca_bundle)
-    try:
-        with urllib.request.urlopen(url, timeout=30, context=tls) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
 
 
 @pytest.fixture(scope="module", autouse=True)

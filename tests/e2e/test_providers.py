@@ -8,13 +8,15 @@ model with PROVIDER_NOT_CONFIGURED and costs nothing."""
 
 from __future__ import annotations
 
+import json
+import urllib.parse
 import uuid
 from decimal import Decimal
 
 import pytest
 from boto3.dynamodb.conditions import Key
 
-from tests.e2e.conftest import call, new_key, wait_for_job
+from tests.e2e.conftest import call, fetch, new_key, wait_for_job
 from tests.e2e.fake_providers import GEMINI_USAGE, GOOGLE_KEY, OPENAI_KEY, OPENAI_USAGE
 
 pytestmark = pytest.mark.e2e
@@ -106,6 +108,30 @@ def test_one_job_across_bedrock_openai_and_google_with_exact_costs(deployment, f
     assert money(usage["spentUsd"]) == money(job["costUsd"])
     by_model = {line["model"]: line for line in usage["months"][0]["models"]}
     assert set(by_model) == {NOVA, OPENAI, GEMINI}
+
+
+def test_a_chart_job_is_drawn_by_the_chart_renderer_function(deployment, fake_providers):
+    """The model (OpenAI, faked) writes a Vega-Lite spec; the worker invokes the
+    stack's chart renderer function, which draws it: PNG, SVG and the spec."""
+    secrets = deployment.client("secretsmanager")
+    secrets.put_secret_value(SecretId=deployment.outputs["OpenAiApiKeySecretArn"], SecretString=OPENAI_KEY)
+    records = [{"month": "Jan", "sales": 3}, {"month": "Feb", "sales": 5}]
+    body = {"prompt": f"Sales by month {uuid.uuid4().hex[:6]}", "models": [OPENAI], "kind": "chart", "data": records}
+    accepted = call(deployment, "POST", "/generate", body)
+    assert accepted.status == 202, accepted
+    job = wait_for_job(deployment, accepted.body["jobId"])
+    assert job["status"] == "COMPLETED", job
+    (result,) = job["results"]
+    assert urllib.parse.urlsplit(result["url"]).path.endswith(".png")
+    png, svg, spec = (fetch(deployment, url) for url in (result["url"], result["files"]["svg"], result["files"]["vl.json"]))
+    assert png[0] == 200
+    assert png[1].startswith(b"\x89PNG")
+    assert b"<svg" in svg[1]
+    assert b"e2e chart" in svg[1]
+    assert json.loads(spec[1])["data"]["values"] == records
+    # One model call, billed at what the provider reported; the render costs no model money.
+    (record,) = cost_records(deployment, job["jobId"])
+    assert record["costUsd"] == Decimal("0.0004") * 21 / 1000 + Decimal("0.0016") * 9 / 1000
 
 
 def test_get_models_shows_which_providers_have_a_key(deployment):

@@ -60,7 +60,10 @@ def test_local_package_imports_on_its_own(function, handler, tmp_path):
     unwanted = ["jinja2"] + ([] if module.split(".")[0] in VALIDATING else ["pydantic"])
     code = (
         f"import sys; sys.path.insert(0, {str(package('local', function))!r}); "
+        "import gc; "
         f"import {module} as m; assert callable(m.{attribute}); "
+        # the collector, off while the module loaded, is on again with init's objects frozen (shared.gc_init)
+        "assert gc.isenabled() and gc.get_freeze_count() > 10000, gc.get_freeze_count(); "
         "import shared; assert shared.__file__.startswith(sys.path[0]), shared.__file__; "
         "import aws_lambda_powertools as p; assert p.__file__.endswith('__init__.pyc'), p.__file__; "
         "import os; assert os.path.isfile(m.__cached__), m.__cached__; "
