@@ -37,8 +37,8 @@ test-unit: install ## unit tests only (no network, no emulator)
 test-e2e: build ## end-to-end tests only (deploys into a ministack of their own)
 	@.venv/bin/python -m pytest tests/e2e
 
-bench: build ## benchmarks: cold start, memory, package sizes, fan-out, local stack, idle cost, overhead -> docs/performance.md
-	@.venv/bin/python bench/run.py
+bench: build ## benchmarks: cold start, memory, package sizes, fan-out, local stack, idle cost, overhead -> docs/performance.md [BEFORE=an earlier build dir]
+	@.venv/bin/python bench/run.py $(if $(BEFORE),--before $(BEFORE))
 
 soak: build ## longer fault and load runs: 2,000 jobs under real worker kills, 1,000 API requests on the local stack
 	@GENSTACK_KILL_JOBS=2000 .venv/bin/python -m pytest tests/faults/test_kills.py -s

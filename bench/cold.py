@@ -101,7 +101,7 @@ def measure(build: Path, runs: int) -> dict[str, dict]:
     rows = wall_clock(build, runs)
     counted = instructions.ratios(str(MINISTACK_PY), ROOT, build, functions_in(build), env())
     for function, (module, clients) in functions_in(build).items():
-        rows[function] |= {"instructions": counted[function]}
+        rows[function] |= {"instructions": counted.get(function, {})}
         if clients:
             costs = importcost.top_costs(str(MINISTACK_PY), ROOT, build / function, module, clients, env())
             rows[function] |= {"importMs": costs["extraMs"], "top": costs["groups"][:6]}
@@ -144,6 +144,19 @@ def _ratio(value: float | None) -> str:
     return f"{value:.2f}" if value else "–"
 
 
+def _beyond(row: dict) -> str:
+    counted = row.get("instructions") or {}
+    if not counted.get("baselineM"):
+        return "–"
+    return f"{counted['handlerM'] - counted['baselineM']:.0f}"
+
+
+def _shares(row: dict) -> str:
+    if not row.get("top") or not row.get("importMs"):
+        return "–"
+    return ", ".join(f"{name} {ms / row['importMs']:.0%}" for name, ms in row["top"])
+
+
 def section(now: dict, before: dict | None, sizes: dict, in_use: dict, memory: dict, measured_with: dict) -> list[str]:
     """The cold start part of docs/performance.md."""
     was = (before or {}).get("functions", {})
@@ -156,8 +169,8 @@ def section(now: dict, before: dict | None, sizes: dict, in_use: dict, memory: d
         "come from bytecode (the local build carries it as the AWS build does, backend/precompile.py; the",
         "emulator's boto3 is installed with it), are run by the same interpreter with Lambda's LAMBDA_TASK_ROOT,",
         f"alternately, and the wall-clock figures are medians of at least {MIN_RUNS} runs. The instruction ratio counts",
-        "the same two runs with callgrind: it does not move with the machine's load, which moves wall-clock",
-        "medians by up to a quarter here from one run to the next.",
+        'the same two runs with callgrind (valgrind; "–" without it): it does not move with the machine\'s load,',
+        "which moves wall-clock medians by up to a quarter here from one run to the next.",
         "",
         *[f"- {name}: {value}" for name, value in measured_with.items()],
         "",
@@ -180,26 +193,25 @@ def section(now: dict, before: dict | None, sizes: dict, in_use: dict, memory: d
         baseline = f"{row['baselineMs']:.0f}" if row["baselineMs"] else "–"
         lines.append(
             f"| {function} | {row['initMs']:.0f} | {baseline} | {_ratio(row['ratio'])} | "
-            f"{_ratio(row['instructions']['ratio'])} | {_ratio(old.get('instructions', {}).get('ratio'))} | "
+            f"{_ratio(row['instructions'].get('ratio'))} | {_ratio(old.get('instructions', {}).get('ratio'))} | "
             f"{row['rssMb']:.0f} | {used} | {memory[function]} | {size['zippedMb']:.2f} | {size['unzippedMb']:.1f} |"
         )
     lines += [
         "",
         "### Where init goes",
         "",
-        "`python -X importtime` of each handler from its built package, less what the baseline imports too: each",
-        "module's own time, by package (genstack's code by module), medians of 3 runs, in ms. A module's own time",
-        "includes what runs while it executes (building pydantic models, dataclasses, garbage collection).",
+        "Beyond the baseline: the handler's init less the baseline's, in millions of instructions (callgrind). The",
+        "shares: `python -X importtime` of the handler from its built package, each module's own time summed by",
+        "package (genstack's code by module), for the modules the baseline does not import, as a share of their",
+        "sum (medians of 3 runs; shares, because the milliseconds move with the machine). A module's own time",
+        "includes what runs while it executes: building pydantic models and dataclasses, garbage collection.",
         "",
-        f"| function | imports beyond the baseline (ms) | largest now | {label} | largest {label} |",
-        "|---|---:|---|---:|---|",
+        f"| function | beyond the baseline (M instructions) | {label} | largest shares now | largest shares {label} |",
+        "|---|---:|---:|---|---|",
     ]
     for function, row in now.items():
         if "top" not in row:
             continue
         old = was.get(function, {})
-        top = ", ".join(f"{name} {ms:.0f}" for name, ms in row["top"])
-        old_top = ", ".join(f"{name} {ms:.0f}" for name, ms in old.get("top", []))
-        old_ms = f"{old['importMs']:.0f}" if "importMs" in old else "–"
-        lines.append(f"| {function} | {row['importMs']:.0f} | {top} | {old_ms} | {old_top or '–'} |")
+        lines.append(f"| {function} | {_beyond(row)} | {_beyond(old)} | {_shares(row)} | {_shares(old)} |")
     return lines

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +41,10 @@ def count(python: str, coldstart: Path, package: Path, module: str, clients: str
 
 
 def ratios(python: str, root: Path, build: Path, functions: dict[str, tuple[str, str]], env: dict) -> dict[str, dict]:
-    """Per function: its init's and its baseline's instructions (millions) and their ratio."""
+    """Per function: its init's and its baseline's instructions (millions) and their ratio;
+    none without valgrind (Debian's valgrind package), which make bench then says."""
+    if shutil.which("valgrind") is None:
+        return {}
     coldstart = root / "bench" / "coldstart.py"
     jobs: dict[tuple[str, str], tuple] = {}
     any_package = build / next(iter(functions))

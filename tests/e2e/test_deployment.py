@@ -162,6 +162,7 @@ def test_functions_have_the_declared_settings_and_their_own_roles(deployment):
         "SweeperFunction": ("worker.sweeper.handler", 256, 300, roles["SweeperRoleArn"]),
         "OpenAiFunction": ("openai_api.app.handler", 256, 29, roles["OpenAiRoleArn"]),
         "AuthorizerFunction": ("authorizer.app.handler", 128, 3, roles["AuthorizerRoleArn"]),
+        "ChartRendererFunction": ("chart_renderer.app.handler", 1024, 30, roles["ChartRendererRoleArn"]),
     }
     for logical_id, name in functions.items():
         config = lam.get_function_configuration(FunctionName=name)

@@ -44,6 +44,8 @@ def standalone_parameters(deployment) -> dict[str, dict[str, str]]:
             "TemplatesLogGroupArn": ACCOUNT_ARN.format(service="logs", resource="log-group:/aws/lambda/t:*"),
             "OpenAiLogGroupArn": ACCOUNT_ARN.format(service="logs", resource="log-group:/aws/lambda/o:*"),
             "AuthorizerLogGroupArn": ACCOUNT_ARN.format(service="logs", resource="log-group:/aws/lambda/a:*"),
+            "ChartRendererLogGroupArn": ACCOUNT_ARN.format(service="logs", resource="log-group:/aws/lambda/c:*"),
+            "ChartRendererFunctionArn": ACCOUNT_ARN.format(service="lambda", resource="function:standalone-charts:live"),
             "EnabledModelIds": "amazon.nova-micro-v1:0,amazon.nova-lite-v1:0",
             "EnhanceModelId": "amazon.nova-lite-v1:0",
         },

@@ -89,3 +89,27 @@ def test_a_v1_model_call_and_its_metering_end_within_the_integration_timeout(sec
     mapping = root()["Mappings"]["IntegrationTimeouts"][str(seconds)]
     assert mapping["Millis"] == int(seconds) * 1000
     assert service.default_max_tokens(settings) <= settings.model_max_tokens
+
+
+def test_the_worker_waits_for_a_render_longer_than_the_renderer_may_take():
+    """The chart renderer's own limit (its render process) ends before its
+    function's Timeout, which the worker's read timeout outlasts: a slow render
+    is the renderer's answer (or Lambda's timeout error), never the worker's
+    read timeout and a second render."""
+    from chart_renderer.sandbox import RENDER_SECONDS
+
+    renderer = function("ChartRendererFunction")
+    assert float(renderer["Environment"]["Variables"]["CHART_RENDER_SECONDS"]) == RENDER_SECONDS
+    assert RENDER_SECONDS < timeout_of("ChartRendererFunction") == clients.CHART_RENDERER_TIMEOUT_SECONDS
+    assert clients.CHART_RENDERER_CONFIG.read_timeout > timeout_of("ChartRendererFunction")
+    # every render of a job's chart models, each with its retries, fits in the worker's run
+    worst = clients.worst_case_seconds(clients.CHART_RENDERER_CONFIG)
+    assert Settings.from_env({}).max_models_per_job * worst < timeout_of("WorkerFunction")
+
+
+def test_the_chart_renderer_makes_no_aws_call():
+    """It imports neither boto3 nor genstack's shared code: its role allows logs only."""
+    for module in ("app", "sandbox", "render"):
+        source = (ROOT / "backend" / "chart_renderer" / f"{module}.py").read_text()
+        assert "boto3" not in source
+        assert "from shared" not in source
