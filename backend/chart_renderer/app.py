@@ -7,7 +7,7 @@ the PNG and SVG back, or why the spec is not usable, or why it failed:
         {"ok": false, "invalid": <why; the model may repair the spec>}
         {"ok": false, "failed": <why it could not render>}
 
-A function of its own, so that vl-convert (about 35 MB zipped) ships here and
+A function of its own, so that vl-convert (about 32 MB zipped) ships here and
 not in the worker, whose text and image jobs never draw; and so that what
 evaluates a model's spec runs with no AWS permissions but its logs. It imports
 the standard library only: vl-convert loads in the render process
