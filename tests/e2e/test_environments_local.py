@@ -87,7 +87,13 @@ def test_prod_spreads_private_subnets_and_interface_endpoints_over_three_azs(pro
     assert len({s["AvailabilityZone"] for s in private}) == PROD["AvailabilityZoneCount"] == 3
     endpoints = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["VpcEndpoints"]
     kinds = {e["ServiceName"].rsplit(".", 1)[-1]: e["VpcEndpointType"] for e in endpoints}
-    assert kinds == {"s3": "Gateway", "dynamodb": "Gateway", "bedrock-runtime": "Interface", "sqs": "Interface"}
+    assert kinds == {
+        "s3": "Gateway",
+        "dynamodb": "Gateway",
+        "bedrock-runtime": "Interface",
+        "sqs": "Interface",
+        "lambda": "Interface",  # the worker invokes the chart renderer
+    }
 
 
 def test_every_function_is_traced(prod, deployment):
