@@ -24,6 +24,7 @@ from pathlib import Path
 
 import importcost
 import instructions
+from coldstart import invocation
 
 ROOT = Path(__file__).resolve().parents[1]
 MINISTACK_PY = ROOT / ".tools" / "ministack" / "bin" / "python"
@@ -67,11 +68,9 @@ def wall_clock(build: Path, runs: int) -> dict[str, dict]:
         kinds = (True, False) if clients else (False,)
         for run in range(max(runs, MIN_RUNS)):
             for baseline in kinds if run % 2 == 0 else kinds[::-1]:
-                command = [str(MINISTACK_PY), str(ROOT / "bench" / "coldstart.py"), "--package", str(build / function)]
-                command += ["--module", module, "--clients", clients] + (["--baseline"] if baseline else [])
+                command, run_env = invocation(str(MINISTACK_PY), build / function, module, clients, env(), baseline=baseline)
                 if function == "ChartRendererFunction":
                     command.append("--chart")  # after the timing: the peak of a chart's rendering
-                run_env = env() | {"LAMBDA_TASK_ROOT": str(build / function)}
                 done = subprocess.run(command, env=run_env, capture_output=True, text=True, check=True, timeout=120)
                 sample = json.loads(done.stdout.strip().splitlines()[-1])
                 if not all(sample["bytecode"].values()):
@@ -98,12 +97,13 @@ def functions_in(build: Path) -> dict[str, tuple[str, str]]:
 
 def measure(build: Path, runs: int) -> dict[str, dict]:
     """Wall clock, instructions and top import costs of every function in `build`."""
+    functions = functions_in(build)
     rows = wall_clock(build, runs)
-    counted = instructions.ratios(str(MINISTACK_PY), ROOT, build, functions_in(build), env())
-    for function, (module, clients) in functions_in(build).items():
+    counted = instructions.ratios(str(MINISTACK_PY), build, functions, env())
+    for function, (module, clients) in functions.items():
         rows[function] |= {"instructions": counted.get(function, {})}
         if clients:
-            costs = importcost.top_costs(str(MINISTACK_PY), ROOT, build / function, module, clients, env())
+            costs = importcost.top_costs(str(MINISTACK_PY), build / function, module, clients, env())
             rows[function] |= {"importMs": costs["extraMs"], "top": costs["groups"][:6]}
     return rows
 

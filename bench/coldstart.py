@@ -94,6 +94,16 @@ def bytecode(handler: object) -> dict[str, bool]:
     return found
 
 
+def invocation(
+    python: str, package: Path, module: str, clients: str, env: dict[str, str], *, baseline: bool, flags: tuple[str, ...] = ()
+) -> tuple[list[str], dict[str, str]]:
+    """How make bench runs this script for one function (cold.py, instructions.py,
+    importcost.py): the command, with the interpreter's `flags`, and its
+    environment, with Lambda's LAMBDA_TASK_ROOT."""
+    command = [python, *flags, __file__, "--package", str(package), "--module", module, "--clients", clients]
+    return command + (["--baseline"] if baseline else []), env | {"LAMBDA_TASK_ROOT": str(package)}
+
+
 def function_rss(stack: str, functions: Iterable[str]) -> dict[str, float]:
     """Peak RSS of each function's process in the emulator, which runs a function
     in a process of its own (as Lambda an execution environment) and keeps it warm:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import re
 import statistics
 import subprocess
 from pathlib import Path
+
+from coldstart import invocation
 
 LINE = re.compile(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)")
 OWN = ("shared", "generate", "status", "enhance", "prompt_templates", "worker", "openai_api", "chart_renderer")
@@ -32,23 +33,21 @@ def group(module: str) -> str:
     return parts[0]
 
 
-def imported(python: str, coldstart: Path, package: Path, module: str, clients: str, env: dict, baseline: bool) -> dict:
-    command = [python, "-X", "importtime", str(coldstart), "--package", str(package), "--module", module, "--clients", clients]
-    done = subprocess.run(command + (["--baseline"] if baseline else []), env=env, capture_output=True, text=True, check=True)
+def imported(python: str, package: Path, module: str, clients: str, env: dict, baseline: bool) -> dict:
+    command, run_env = invocation(python, package, module, clients, env, baseline=baseline, flags=("-X", "importtime"))
+    done = subprocess.run(command, env=run_env, capture_output=True, text=True, check=True)
     times = {m.group(2): int(m.group(1)) for m in map(LINE.match, done.stderr.splitlines()) if m}
     return {"modules": times, "seconds": json.loads(done.stdout.splitlines()[-1])["seconds"]}
 
 
-def top_costs(python: str, root: Path, package: Path, module: str, clients: str, env: dict, runs: int = 3) -> dict:
+def top_costs(python: str, package: Path, module: str, clients: str, env: dict, runs: int = 3) -> dict:
     """The handler's imports beyond the baseline's, by group, largest first."""
-    coldstart = root / "bench" / "coldstart.py"
-    env = env | {"LAMBDA_TASK_ROOT": str(package)}
     base_modules: set[str] = set()
     own: dict[str, list[int]] = collections.defaultdict(list)
     for _ in range(runs):
         if clients:
-            base_modules |= set(imported(python, coldstart, package, module, clients, env, baseline=True)["modules"])
-        for name, micros in imported(python, coldstart, package, module, clients, env, baseline=False)["modules"].items():
+            base_modules |= set(imported(python, package, module, clients, env, baseline=True)["modules"])
+        for name, micros in imported(python, package, module, clients, env, baseline=False)["modules"].items():
             own[name].append(micros)
     by_group: collections.Counter = collections.Counter()
     for name, samples in own.items():
@@ -60,11 +59,10 @@ def top_costs(python: str, root: Path, package: Path, module: str, clients: str,
 if __name__ == "__main__":  # python bench/importcost.py BUILD_DIR FUNCTION MODULE CLIENTS
     import sys
 
-    root = Path(__file__).resolve().parents[1]
+    import cold  # the environment make bench measures in
+
     build, function, module, clients = sys.argv[1:5]
-    env = {"PATH": os.environ["PATH"], "AWS_LAMBDA_FUNCTION_NAME": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
-    env |= {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "POWERTOOLS_SERVICE_NAME": "genstack"}
-    found = top_costs(str(root / ".tools/ministack/bin/python"), root, Path(build) / function, module, clients, env)
+    found = top_costs(str(cold.MINISTACK_PY), Path(build) / function, module, clients, cold.env())
     print(f"{function}: {found['extraMs']:.0f} ms beyond the baseline's imports")
     for name, ms in found["groups"][:15]:
         print(f"  {name:45} {ms:6.1f}")

@@ -21,17 +21,17 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from coldstart import invocation
+
 REFS = re.compile(r"Collected : (\d+)")
 
 
-def count(python: str, coldstart: Path, package: Path, module: str, clients: str, env: dict, *, baseline: bool) -> int:
+def count(python: str, package: Path, module: str, clients: str, env: dict, *, baseline: bool) -> int:
     """Instructions of one run of coldstart.py (see its usage)."""
+    command, run_env = invocation(python, package, module, clients, env | {"PYTHONHASHSEED": "0"}, baseline=baseline)
     with tempfile.TemporaryDirectory(prefix="genstack-callgrind-") as scratch:
-        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={scratch}/out", python, str(coldstart)]
-        command += ["--package", str(package), "--module", module, "--clients", clients]
-        command += ["--baseline"] if baseline else []
-        run_env = env | {"LAMBDA_TASK_ROOT": str(package), "PYTHONHASHSEED": "0"}
-        done = subprocess.run(command, env=run_env, capture_output=True, text=True, check=False, timeout=600)
+        valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={scratch}/out"]
+        done = subprocess.run(valgrind + command, env=run_env, capture_output=True, text=True, check=False, timeout=600)
     if done.returncode != 0:
         raise RuntimeError(f"{module} under callgrind exited {done.returncode}: {done.stderr[-1500:]}")
     found = REFS.search(done.stderr)
@@ -40,19 +40,18 @@ def count(python: str, coldstart: Path, package: Path, module: str, clients: str
     return int(found.group(1))
 
 
-def ratios(python: str, root: Path, build: Path, functions: dict[str, tuple[str, str]], env: dict) -> dict[str, dict]:
+def ratios(python: str, build: Path, functions: dict[str, tuple[str, str]], env: dict) -> dict[str, dict]:
     """Per function: its init's and its baseline's instructions (millions) and their ratio;
     none without valgrind (Debian's valgrind package), which make bench then says."""
     if shutil.which("valgrind") is None:
         return {}
-    coldstart = root / "bench" / "coldstart.py"
     jobs: dict[tuple[str, str], tuple] = {}
-    any_package = build / next(iter(functions))
-    jobs[("", "empty")] = (python, coldstart, any_package, "json", "", env)
+    # A baseline without clients imports nothing: the interpreter and the script alone.
+    jobs[("", "empty")] = (python, build / next(iter(functions)), "", "", env)
     for function, (module, clients) in functions.items():
-        jobs[(function, "handler")] = (python, coldstart, build / function, module, clients, env)
+        jobs[(function, "handler")] = (python, build / function, module, clients, env)
         if clients:
-            jobs[(function, "baseline")] = (python, coldstart, build / function, module, clients, env)
+            jobs[(function, "baseline")] = (python, build / function, module, clients, env)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         futures = {key: pool.submit(count, *args, baseline=key[1] != "handler") for key, args in jobs.items()}
         counts = {key: future.result() for key, future in futures.items()}

@@ -206,8 +206,9 @@ def render(data: dict) -> str:
     ]
     sizes = {row["function"]: row for row in data["packages"]}
     in_use = (data.get("local") or {}).get("rssMb", {})
-    lines += cold.section(data["coldstart"], data["before"], sizes, in_use, template_memory(), data["environment"])
-    lines += ["", *memory_choice(data["coldstart"], in_use, template_memory())]
+    memory = template_memory()
+    lines += cold.section(data["coldstart"], data["before"], sizes, in_use, memory, data["environment"])
+    lines += ["", *memory_choice(data["coldstart"], in_use, memory)]
     lines += [
         "",
         "## Fan-out",
